@@ -1,0 +1,106 @@
+//! Client side of the upgrade handshake.
+
+use crate::error::{HandshakeError, InputError};
+use crate::head::{Decoded, Limits, ResponseDecoder};
+use crate::target::{RaftPath, check_authority};
+
+/// The client side of the upgrade handshake: writes the upgrade request, then decodes the
+/// server's response into "upgraded" (with the bytes that followed the head) or a typed error.
+///
+/// ```
+/// use rafthttp_core::{ClientHandshake, Decoded, Limits, RaftPath};
+///
+/// let path = RaftPath::new("/raft").unwrap();
+/// let mut request = Vec::new();
+/// let mut handshake = ClientHandshake::new(&path, "127.0.0.1:9000", Limits::default()).unwrap();
+/// handshake.encode_request(&mut request);
+/// assert!(request.starts_with(b"GET /raft HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n"));
+///
+/// // What the server sent back, read in one piece with the first Raft bytes behind it.
+/// let received = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raft\r\n\r\nraft bytes";
+/// match handshake.decode_response(received).unwrap() {
+///     Decoded::Complete { value: upgraded, consumed } => {
+///         assert_eq!(upgraded.tail, b"raft bytes");
+///         assert_eq!(&received[consumed..], b"raft bytes");
+///     }
+///     Decoded::Incomplete => unreachable!("the head is complete"),
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientHandshake {
+    path: RaftPath,
+    authority: Box<str>,
+    decoder: ResponseDecoder,
+}
+
+/// A successful handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgraded<'b> {
+    /// Bytes that arrived behind the 101 head: the first bytes of the Raft stream. They must be
+    /// delivered before anything read from the connection afterwards.
+    pub tail: &'b [u8],
+}
+
+impl ClientHandshake {
+    /// A handshake for a Raft connection to `authority` (`host:port`, sent as `Host`).
+    ///
+    /// # Errors
+    /// [`InputError::Authority`] when `authority` is not a valid `host[:port]`.
+    pub fn new(path: &RaftPath, authority: &str, limits: Limits) -> Result<Self, InputError> {
+        check_authority(authority)?;
+        Ok(Self {
+            path: path.clone(),
+            authority: authority.into(),
+            decoder: ResponseDecoder::new(limits),
+        })
+    }
+
+    /// Appends the upgrade request to `out`.
+    ///
+    /// The Go client sends its own address as `Host` and no `Connection` header; we send the
+    /// target's authority (proxies route on it) and `Connection: Upgrade` (RFC 9110 section 7.8).
+    /// Go servers accept both.
+    pub fn encode_request(&self, out: &mut Vec<u8>) {
+        for part in [
+            "GET ",
+            self.path.as_str(),
+            " HTTP/1.1\r\nHost: ",
+            &self.authority,
+            "\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\n",
+        ] {
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+
+    /// Decodes the server's response from the start of `buf` (all bytes received so far).
+    ///
+    /// On [`Decoded::Complete`] the connection is upgraded and `upgraded.tail` holds the bytes
+    /// that followed the head. Like the Go client, a `101` must carry `Upgrade: raft` (the first
+    /// `Upgrade` field, value compared exactly); `HTTP/1.0` responses are accepted.
+    ///
+    /// # Errors
+    /// [`HandshakeError`] for any other status, a missing `Upgrade`, or a malformed response.
+    /// Errors are terminal.
+    pub fn decode_response<'b>(
+        &mut self,
+        buf: &'b [u8],
+    ) -> Result<Decoded<Upgraded<'b>>, HandshakeError> {
+        let (status, upgrade, consumed) = match self.decoder.decode(buf)? {
+            Decoded::Incomplete => return Ok(Decoded::Incomplete),
+            Decoded::Complete { value, consumed } => {
+                (value.status(), value.headers().get("upgrade"), consumed)
+            }
+        };
+        if status != 101 {
+            return Err(HandshakeError::UnexpectedStatus { status });
+        }
+        if upgrade != Some(b"raft") {
+            return Err(HandshakeError::MissingUpgrade);
+        }
+        let tail = buf.get(consumed..).unwrap_or_default();
+        Ok(Decoded::Complete {
+            value: Upgraded { tail },
+            consumed,
+        })
+    }
+}

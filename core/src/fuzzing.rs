@@ -1,0 +1,77 @@
+//! Entry points for the fuzz targets and the corpus replay test. Not a stable API.
+#![allow(missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use crate::head::{Decoded, Limits, RequestDecoder, ResponseDecoder};
+use crate::membership::{ChangeKind, MembershipClient, Output};
+use crate::{ClientHandshake, RaftPath, Router};
+
+/// Feeds `data` to the server decoder in pieces of `split` bytes, routes the head, and checks
+/// that the decoder agrees with a whole-buffer decode.
+pub fn server_request(data: &[u8], split: usize) {
+    let whole = RequestDecoder::new(Limits::default()).decode(data);
+    let mut decoder = RequestDecoder::new(Limits::default());
+    let step = split.max(1);
+    let mut end = 0;
+    let pieces = loop {
+        end = (end + step).min(data.len());
+        match decoder.decode(&data[..end]) {
+            Ok(Decoded::Incomplete) if end < data.len() => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(whole, pieces, "split at {step}");
+    if let Ok(Decoded::Complete { value, consumed }) = whole {
+        assert!(consumed <= data.len());
+        let router = Router::new(RaftPath::default());
+        let _ = router.route(&value, false);
+        let _ = router.route(&value, true);
+    }
+}
+
+/// Decodes `data` as the response to an upgrade request.
+pub fn client_handshake(data: &[u8]) {
+    let mut handshake =
+        ClientHandshake::new(&RaftPath::default(), "127.0.0.1:1", Limits::default())
+            .expect("valid authority");
+    if let Ok(Decoded::Complete { value, consumed }) = handshake.decode_response(data) {
+        assert_eq!(value.tail, &data[consumed..]);
+    }
+}
+
+/// Runs a membership call where every response is `data`.
+pub fn membership_response(data: &[u8]) {
+    let start = Instant::now();
+    let mut client = MembershipClient::new(
+        ChangeKind::Join,
+        &RaftPath::default(),
+        "1",
+        "127.0.0.1:2",
+        "127.0.0.1:1",
+        start + Duration::from_secs(60),
+    )
+    .expect("valid input");
+    let mut now = start;
+    // Bounded: redirects and retries both end well before this.
+    for _ in 0..64 {
+        match client.poll_output() {
+            Output::Done(_) => return,
+            Output::Timeout(at) => {
+                now = at;
+                client.handle_timeout(now);
+            }
+            Output::Transmit(_) => match ResponseDecoder::new(Limits::default()).decode(data) {
+                Ok(Decoded::Complete { value, consumed }) => {
+                    client.handle_response(now, &value, &data[consumed..]);
+                }
+                Ok(Decoded::Incomplete) => {
+                    now += Duration::from_secs(61);
+                    client.handle_timeout(now);
+                }
+                Err(e) => client.handle_malformed(e),
+            },
+        }
+    }
+    panic!("membership call did not finish");
+}

@@ -1,0 +1,474 @@
+//! Membership: the change kinds, the application's answer, and the client machine that sends a
+//! join or leave request and follows redirects and retries.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::{InputError, MembershipError, ResponseError};
+use crate::head::ResponseHead;
+use crate::query;
+use crate::target::{RaftPath, Scheme, check_authority};
+
+/// Whether a server joins or leaves the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// Add a server (HTTP `POST`).
+    Join,
+    /// Remove a server (HTTP `DELETE`).
+    Leave,
+}
+
+impl ChangeKind {
+    /// The HTTP method carrying this kind.
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::Join => "POST",
+            Self::Leave => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for ChangeKind {
+    /// `join` or `leave`, as in the Go package's messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Join => "join",
+            Self::Leave => "leave",
+        })
+    }
+}
+
+/// Why the application did not apply a membership change.
+///
+/// The handler turns it into the HTTP answer: `NotLeader` with a leader becomes a redirect,
+/// `NotLeader` without one becomes 503 (the client retries), anything else 403.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// This node is not the leader; `leader` is the leader's address (`host:port` of its HTTP
+    /// endpoint) when known.
+    #[error("node is not leader, current leader {}", LeaderText(.leader.as_deref()))]
+    NotLeader {
+        /// The leader's address, if known.
+        leader: Option<String>,
+    },
+    /// The change failed for another reason.
+    #[error("{message}")]
+    Failed {
+        /// Why, as the client will read it.
+        message: String,
+    },
+    /// Nobody answered within the handler's timeout.
+    #[error("timeout waiting for membership change")]
+    Timeout,
+    /// The request was dropped without an answer.
+    #[error("membership request dropped without an answer")]
+    Dropped,
+    /// The handler was closed while the request waited.
+    #[error("raft transport closed")]
+    Closed,
+}
+
+impl ChangeError {
+    /// A failure with the given message.
+    pub fn failed(message: impl fmt::Display) -> Self {
+        Self::Failed {
+            message: message.to_string(),
+        }
+    }
+}
+
+struct LeaderText<'a>(Option<&'a str>);
+
+impl fmt::Display for LeaderText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(leader) => write!(f, "at: {leader}"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+/// Redirects followed at most, as Go's `http.Client`.
+pub const MAX_REDIRECTS: u8 = 10;
+
+/// Bytes of a failure body kept for the error message.
+pub const MAX_ERROR_BODY: usize = 4096;
+
+/// What the [`MembershipClient`] wants next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Output {
+    /// Open a connection to `authority` over `scheme`, write `request`, read one response and
+    /// pass it to [`MembershipClient::handle_response`] (or a malformed response to
+    /// [`MembershipClient::handle_malformed`]).
+    Transmit(Transmit),
+    /// Nothing to do before this instant; then call [`MembershipClient::handle_timeout`].
+    /// While a request is in flight this is the overall deadline.
+    Timeout(Instant),
+    /// Finished.
+    Done(Result<(), MembershipError>),
+}
+
+/// One HTTP request to send on a new connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Plain HTTP or TLS.
+    pub scheme: Scheme,
+    /// The `host:port` to connect to.
+    pub authority: String,
+    /// The request bytes.
+    pub request: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Ready,
+    InFlight,
+    Backoff(Instant),
+    Done(Result<(), MembershipError>),
+}
+
+/// The client side of one join or leave call, as a sans-IO machine (`poll_output` /
+/// `handle_*`).
+///
+/// It asks the node at a target to add (or remove) a server, follows `307`/`308` redirects to
+/// the leader (at most [`MAX_REDIRECTS`]), retries `503` (leader unknown) with exponential
+/// backoff, and gives up at the deadline. Only `200` counts as success, as in Go.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use rafthttp_core::membership::{ChangeKind, MembershipClient, Output};
+/// use rafthttp_core::{Decoded, Limits, RaftPath, ResponseDecoder};
+///
+/// let now = Instant::now();
+/// let path = RaftPath::new("/raft").unwrap();
+/// let mut join = MembershipClient::new(
+///     ChangeKind::Join, &path, "3", "127.0.0.1:9003", "127.0.0.1:9001", now + Duration::from_secs(5),
+/// ).unwrap();
+///
+/// let Output::Transmit(transmit) = join.poll_output() else { unreachable!() };
+/// assert_eq!(transmit.authority, "127.0.0.1:9001");
+/// assert!(transmit.request.starts_with(b"POST /raft?id=3&address=127.0.0.1:9003 HTTP/1.1\r\n"));
+///
+/// // A follower redirects to the leader.
+/// let reply = b"HTTP/1.1 308 Permanent Redirect\r\nLocation: http://127.0.0.1:9002/raft?id=3&address=127.0.0.1:9003\r\nContent-Length: 0\r\n\r\n";
+/// let Decoded::Complete { value: head, .. } = ResponseDecoder::new(Limits::default()).decode(reply).unwrap() else { unreachable!() };
+/// join.handle_response(now, &head, b"");
+///
+/// let Output::Transmit(transmit) = join.poll_output() else { unreachable!() };
+/// assert_eq!(transmit.authority, "127.0.0.1:9002");
+///
+/// let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+/// let Decoded::Complete { value: head, .. } = ResponseDecoder::new(Limits::default()).decode(reply).unwrap() else { unreachable!() };
+/// join.handle_response(now, &head, b"");
+/// assert_eq!(join.poll_output(), Output::Done(Ok(())));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MembershipClient {
+    kind: ChangeKind,
+    scheme: Scheme,
+    authority: String,
+    /// Path and query of the next request.
+    target: String,
+    deadline: Instant,
+    redirects: u8,
+    backoff: Duration,
+    max_backoff: Duration,
+    state: State,
+}
+
+impl MembershipClient {
+    /// A call asking the node at `target` (`host:port`) to apply `kind` for server `id` at
+    /// `address` (ignored for a leave), finishing by `deadline`.
+    ///
+    /// Values are percent-encoded (Go writes them raw, which breaks on `&` or a space).
+    ///
+    /// # Errors
+    /// [`InputError`] for an empty id or an invalid target.
+    pub fn new(
+        kind: ChangeKind,
+        path: &RaftPath,
+        id: &str,
+        address: &str,
+        target: &str,
+        deadline: Instant,
+    ) -> Result<Self, InputError> {
+        if id.is_empty() {
+            return Err(InputError::EmptyId);
+        }
+        check_authority(target)?;
+        let mut request_target =
+            String::with_capacity(path.as_str().len() + id.len() + address.len() + 16);
+        request_target.push_str(path.as_str());
+        request_target.push(if path.query().is_some() { '&' } else { '?' });
+        request_target.push_str("id=");
+        query::encode_into(id, &mut request_target);
+        if kind == ChangeKind::Join {
+            request_target.push_str("&address=");
+            query::encode_into(address, &mut request_target);
+        }
+        Ok(Self {
+            kind,
+            scheme: Scheme::Http,
+            authority: target.to_owned(),
+            target: request_target,
+            deadline,
+            redirects: 0,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+            state: State::Ready,
+        })
+    }
+
+    /// Sets the first wait after a 503 (doubled on every retry up to `max`). Defaults: 50 ms,
+    /// 1 s.
+    #[must_use]
+    pub fn with_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = first;
+        self.max_backoff = max;
+        self
+    }
+
+    /// Join or leave.
+    pub fn kind(&self) -> ChangeKind {
+        self.kind
+    }
+
+    /// The URL of the current (or next) request, for messages.
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.target)
+    }
+
+    /// The deadline given at construction.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// What to do next. Call it after construction and after every `handle_*` call, until it
+    /// returns [`Output::Done`] (which it then keeps returning).
+    pub fn poll_output(&mut self) -> Output {
+        match &self.state {
+            State::Ready => {
+                self.state = State::InFlight;
+                Output::Transmit(Transmit {
+                    scheme: self.scheme,
+                    authority: self.authority.clone(),
+                    request: self.encode_request(),
+                })
+            }
+            State::InFlight => Output::Timeout(self.deadline),
+            State::Backoff(at) => Output::Timeout((*at).min(self.deadline)),
+            State::Done(result) => Output::Done(result.clone()),
+        }
+    }
+
+    fn encode_request(&self) -> Vec<u8> {
+        let mut out = String::with_capacity(128 + self.target.len());
+        out.push_str(self.kind.method());
+        out.push(' ');
+        out.push_str(&self.target);
+        out.push_str(" HTTP/1.1\r\nHost: ");
+        out.push_str(&self.authority);
+        out.push_str("\r\nUser-Agent: rafthttp-rust/");
+        out.push_str(env!("CARGO_PKG_VERSION"));
+        if self.kind == ChangeKind::Join {
+            out.push_str("\r\nContent-Length: 0");
+        }
+        out.push_str("\r\nConnection: close\r\n\r\n");
+        out.into_bytes()
+    }
+
+    /// Time passed. Harmless when called early or twice: it acts only once `now` reaches the
+    /// backoff instant (send again) or the deadline (fail with a timeout, or with the last 503 if
+    /// that is all the server said).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Done(_) => {}
+            _ if now >= self.deadline => self.fail_timeout(),
+            State::Backoff(at) if now >= at => self.state = State::Ready,
+            _ => {}
+        }
+    }
+
+    fn fail_timeout(&mut self) {
+        self.state = State::Done(Err(MembershipError::Timeout {
+            kind: self.kind,
+            method: self.kind.method(),
+            url: self.url().into(),
+        }));
+    }
+
+    /// The response to the request in flight arrived: its head, and its body (or as much of it
+    /// as was read, [`MAX_ERROR_BODY`] is plenty). Ignored unless a request is in flight.
+    pub fn handle_response(&mut self, now: Instant, head: &ResponseHead<'_>, body: &[u8]) {
+        if self.state != State::InFlight {
+            return;
+        }
+        if now >= self.deadline {
+            return self.fail_timeout();
+        }
+        let status = head.status();
+        let fail = |kind| {
+            let body = String::from_utf8_lossy(body.get(..MAX_ERROR_BODY).unwrap_or(body));
+            State::Done(Err(MembershipError::Status {
+                kind,
+                status,
+                body: body.trim().into(),
+            }))
+        };
+        self.state = match status {
+            200 => State::Done(Ok(())),
+            307 | 308 => match head.headers().get("location") {
+                // Go does not follow a redirect without Location either.
+                None => fail(self.kind),
+                Some(location) => self.follow(location),
+            },
+            503 => {
+                let at = now + self.backoff;
+                self.backoff = (self.backoff * 2).min(self.max_backoff);
+                if at >= self.deadline {
+                    fail(self.kind)
+                } else {
+                    State::Backoff(at)
+                }
+            }
+            _ => fail(self.kind),
+        };
+    }
+
+    /// The response to the request in flight could not be decoded.
+    pub fn handle_malformed(&mut self, error: ResponseError) {
+        if self.state == State::InFlight {
+            self.state = State::Done(Err(MembershipError::Response {
+                kind: self.kind,
+                method: self.kind.method(),
+                url: self.url().into(),
+                source: error,
+            }));
+        }
+    }
+
+    fn follow(&mut self, location: &[u8]) -> State {
+        let invalid = |this: &Self| {
+            State::Done(Err(MembershipError::InvalidRedirect {
+                kind: this.kind,
+                method: this.kind.method(),
+                url: this.url().into(),
+                location: String::from_utf8_lossy(location).into(),
+            }))
+        };
+        if self.redirects >= MAX_REDIRECTS {
+            return State::Done(Err(MembershipError::TooManyRedirects {
+                kind: self.kind,
+                method: self.kind.method(),
+                url: self.url().into(),
+                max: MAX_REDIRECTS,
+            }));
+        }
+        let Some((scheme, authority, target)) = std::str::from_utf8(location)
+            .ok()
+            .and_then(|l| resolve(self.scheme, &self.authority, l))
+        else {
+            return invalid(self);
+        };
+        self.redirects += 1;
+        self.scheme = scheme;
+        self.authority = authority;
+        self.target = target;
+        State::Ready
+    }
+}
+
+/// Resolves a `Location` against the current scheme and authority: an absolute `http(s)` URL,
+/// a network-path reference (`//host/path`) or an absolute path. Anything else is refused.
+fn resolve(scheme: Scheme, authority: &str, location: &str) -> Option<(Scheme, String, String)> {
+    if !location.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let location = location
+        .split_once('#')
+        .map_or(location, |(before, _)| before);
+    let (scheme, rest) = if let Some(rest) = location.strip_prefix("http://") {
+        (Scheme::Http, Some(rest))
+    } else if let Some(rest) = location.strip_prefix("https://") {
+        (Scheme::Https, Some(rest))
+    } else if let Some(rest) = location.strip_prefix("//") {
+        (scheme, Some(rest))
+    } else if location.starts_with('/') {
+        (scheme, None)
+    } else {
+        return None;
+    };
+    let Some(rest) = rest else {
+        return Some((scheme, authority.to_owned(), location.to_owned()));
+    };
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(split);
+    check_authority(authority).ok()?;
+    let target = match target {
+        "" => "/".to_owned(),
+        t if t.starts_with('?') => format!("/{t}"),
+        t => t.to_owned(),
+    };
+    Some((scheme, authority.to_owned(), target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_locations() {
+        let r = |l| resolve(Scheme::Http, "a:1", l);
+        assert_eq!(
+            r("http://b:2/raft?id=1"),
+            Some((Scheme::Http, "b:2".into(), "/raft?id=1".into()))
+        );
+        assert_eq!(
+            r("https://b:2"),
+            Some((Scheme::Https, "b:2".into(), "/".into()))
+        );
+        assert_eq!(
+            r("//b:2?x"),
+            Some((Scheme::Http, "b:2".into(), "/?x".into()))
+        );
+        assert_eq!(
+            r("/raft#f"),
+            Some((Scheme::Http, "a:1".into(), "/raft".into()))
+        );
+        for bad in [
+            "",
+            "raft",
+            "ftp://b/",
+            "http://",
+            "http://u@b/",
+            "http://b c/",
+            "/a b",
+            "http://b:x/",
+        ] {
+            assert_eq!(r(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn change_error_messages_read_like_go() {
+        assert_eq!(
+            ChangeError::NotLeader { leader: None }.to_string(),
+            "node is not leader, current leader unknown"
+        );
+        assert_eq!(
+            ChangeError::NotLeader {
+                leader: Some("127.0.0.1:1".into())
+            }
+            .to_string(),
+            "node is not leader, current leader at: 127.0.0.1:1"
+        );
+        assert_eq!(
+            ChangeError::Timeout.to_string(),
+            "timeout waiting for membership change"
+        );
+        assert_eq!(ChangeKind::Join.to_string(), "join");
+        assert_eq!(ChangeKind::Leave.to_string(), "leave");
+    }
+}

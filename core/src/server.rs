@@ -1,0 +1,313 @@
+//! Server side: routing a request head and encoding every response the handler sends.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::error::RequestError;
+use crate::head::RequestHead;
+use crate::membership::{ChangeError, ChangeKind};
+use crate::query;
+use crate::target::{RaftPath, Scheme, check_authority};
+
+/// Body of the 403 sent when the handler is closed.
+pub const CLOSED_TEXT: &str = "raft transport closed";
+/// Body of the 400 sent for a GET without `Upgrade: raft`.
+pub const MISSING_UPGRADE_TEXT: &str = "missing or invalid upgrade header";
+/// Body of the 400 sent for a membership request without `id`.
+pub const NO_ID_TEXT: &str = "no server ID provided";
+/// Body of the 405 sent for any other method.
+pub const UNKNOWN_ACTION_TEXT: &str = "unknown action";
+/// Body of the 404 sent for another path (the text Go's `http.ServeMux` uses).
+pub const NOT_FOUND_TEXT: &str = "404 page not found";
+/// Body of the 400 sent for an upgrade request that declares a body.
+pub const UPGRADE_BODY_TEXT: &str = "upgrade request must not have a body";
+/// Body of the 503 sent when the accept queue is full.
+pub const BUSY_TEXT: &str = "too many raft connections waiting to be accepted";
+
+/// What to do with a request, decided from its head alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Route {
+    /// A valid Raft upgrade: reserve an accept slot, then send [`Response::switching_protocols`]
+    /// (or [`Response::busy`] when no slot is free). The connection carries Raft bytes after it.
+    Upgrade,
+    /// A join or leave request for the application.
+    Change(Change),
+    /// Answer with this response.
+    Respond(Response),
+    /// The path is not the Raft path: answer 404 ([`Response::not_found`]) or hand the request
+    /// to another service.
+    NotFound,
+}
+
+/// A membership change request as received, owned so it outlives the read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Join (POST) or leave (DELETE).
+    pub kind: ChangeKind,
+    /// The server id (`id` query parameter, decoded, never empty).
+    pub id: String,
+    /// The server address (`address` query parameter, decoded; empty when absent, as in Go).
+    pub address: String,
+    /// The raw query, copied verbatim into the `Location` of a redirect.
+    pub raw_query: String,
+}
+
+/// Routes requests for the Raft path, as the Go `Handler` does.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    path: RaftPath,
+}
+
+impl Router {
+    /// A router for `path`. Only the path part is matched, exactly (`/raft/` is another path);
+    /// the query is ignored.
+    pub fn new(path: RaftPath) -> Self {
+        Self { path }
+    }
+
+    /// The Raft path.
+    pub fn path(&self) -> &RaftPath {
+        &self.path
+    }
+
+    /// Decides what to do with `head`. `closed` tells whether the handler was closed.
+    ///
+    /// Order, as in Go: path; then method; GET needs `Upgrade: raft` (first field, exact value)
+    /// before anything else; POST and DELETE answer "closed" before checking the id. Unlike Go,
+    /// a closed handler refuses an upgrade with 403 instead of sending 101 and hanging up, and an
+    /// upgrade request that declares a body is refused (Go silently drops the body bytes).
+    pub fn route(&self, head: &RequestHead<'_>, closed: bool) -> Route {
+        if head.minor_version() >= 1 && head.headers().get("host").is_none() {
+            return Route::Respond(Response::error(&RequestError::MissingHost));
+        }
+        if let Err(error) = head.body_len() {
+            return Route::Respond(Response::error(&error));
+        }
+        if head.path() != self.path.path() {
+            return Route::NotFound;
+        }
+        let kind = match head.method() {
+            "GET" => return self.route_upgrade(head, closed),
+            "POST" => ChangeKind::Join,
+            "DELETE" => ChangeKind::Leave,
+            _ => return Route::Respond(Response::text(405, UNKNOWN_ACTION_TEXT)),
+        };
+        if closed {
+            return Route::Respond(Response::closed());
+        }
+        let raw_query = head.query();
+        match query::get(raw_query, "id") {
+            Some(id) if !id.is_empty() => Route::Change(Change {
+                kind,
+                id,
+                address: query::get(raw_query, "address").unwrap_or_default(),
+                raw_query: raw_query.to_owned(),
+            }),
+            _ => Route::Respond(Response::text(400, NO_ID_TEXT)),
+        }
+    }
+
+    fn route_upgrade(&self, head: &RequestHead<'_>, closed: bool) -> Route {
+        let refuse = if head.headers().get("upgrade") != Some(b"raft") {
+            Response::text(400, MISSING_UPGRADE_TEXT)
+        } else if head.body_len() != Ok(0) {
+            Response::text(400, UPGRADE_BODY_TEXT)
+        } else if closed {
+            Response::closed()
+        } else {
+            return Route::Upgrade;
+        };
+        Route::Respond(refuse)
+    }
+
+    /// The response to a membership change once the application answered (or did not).
+    ///
+    /// - Ok: 200, empty body.
+    /// - Not leader, leader known: 308 to `scheme://leader<raft path>?<raw query>`.
+    /// - Not leader, leader unknown: 503 (the client retries).
+    /// - Anything else: 403, `failed to <kind> server <id>: <reason>`.
+    pub fn answer(
+        &self,
+        change: &Change,
+        outcome: &Result<(), ChangeError>,
+        scheme: Scheme,
+    ) -> Response {
+        let error = match outcome {
+            Ok(()) => return Response::ok(),
+            Err(error) => error,
+        };
+        let status = match error {
+            ChangeError::NotLeader {
+                leader: Some(leader),
+            } if check_authority(leader).is_ok() => {
+                let mut location = format!("{scheme}://{leader}{}", self.path.path());
+                if !change.raw_query.is_empty() {
+                    location.push('?');
+                    location.push_str(&change.raw_query);
+                }
+                return Response::redirect(location);
+            }
+            ChangeError::NotLeader { leader: None } => 503,
+            _ => 403,
+        };
+        let mut body = String::new();
+        let _ = write!(
+            body,
+            "failed to {} server {}: {error}",
+            change.kind, change.id
+        );
+        Response::text(status, body)
+    }
+}
+
+/// A response the server sends, encoded by [`Response::encode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    status: u16,
+    location: Option<String>,
+    body: Cow<'static, str>,
+    close: bool,
+}
+
+impl Response {
+    /// `101 Switching Protocols` with `Upgrade: raft`.
+    pub fn switching_protocols() -> Self {
+        Self::bare(101)
+    }
+
+    /// `200 OK` with an empty body.
+    pub fn ok() -> Self {
+        Self::bare(200)
+    }
+
+    /// `308 Permanent Redirect` to `location`, empty body (as Go sends it for POST and DELETE).
+    pub fn redirect(location: String) -> Self {
+        Self {
+            location: Some(location),
+            ..Self::bare(308)
+        }
+    }
+
+    /// A plain-text response, formatted as Go's `http.Error`: the body is `text` plus a newline.
+    pub fn text(status: u16, text: impl Into<Cow<'static, str>>) -> Self {
+        let mut body = text.into();
+        body.to_mut().push('\n');
+        Self {
+            body,
+            ..Self::bare(status)
+        }
+    }
+
+    /// `403 raft transport closed`.
+    pub fn closed() -> Self {
+        Self::text(403, CLOSED_TEXT)
+    }
+
+    /// `404 page not found`, for paths other than the Raft path.
+    pub fn not_found() -> Self {
+        Self::text(404, NOT_FOUND_TEXT)
+    }
+
+    /// `503`, for an upgrade when the accept queue is full.
+    pub fn busy() -> Self {
+        Self::text(503, BUSY_TEXT)
+    }
+
+    /// The answer to a request head the server refused. It closes the connection, as Go's
+    /// net/http does for these errors: the stream may not be at a request boundary.
+    pub fn error(error: &RequestError) -> Self {
+        Self::text(error.status(), error.to_string()).closing()
+    }
+
+    /// The same response, announcing `Connection: close`.
+    #[must_use]
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    fn bare(status: u16) -> Self {
+        Self {
+            status,
+            location: None,
+            body: Cow::Borrowed(""),
+            close: false,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body text.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The `Location` value of a redirect.
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
+
+    /// Whether the server must close the connection after sending this response.
+    pub fn closes_connection(&self) -> bool {
+        self.close
+    }
+
+    /// Appends the response to `out`. For a response to `HEAD` (`head_only`), the body is left
+    /// out but `Content-Length` still announces it.
+    ///
+    /// Header fields follow Go's `http.Error` and `http.Redirect` (`Content-Type`,
+    /// `X-Content-Type-Options`, `Location`, `Content-Length`), without `Date`: the core has no
+    /// clock, and RFC 9110 section 6.6.1 allows a server without one to omit it.
+    pub fn encode(&self, head_only: bool, out: &mut Vec<u8>) {
+        let mut head = String::with_capacity(160);
+        let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        if self.status == 101 {
+            head.push_str("Upgrade: raft\r\nConnection: Upgrade\r\n\r\n");
+            out.extend_from_slice(head.as_bytes());
+            return;
+        }
+        if let Some(location) = &self.location {
+            let _ = write!(head, "Location: {location}\r\n");
+        }
+        if !self.body.is_empty() {
+            head.push_str(
+                "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n",
+            );
+        }
+        let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+        if self.close {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        out.extend_from_slice(head.as_bytes());
+        if !head_only {
+            out.extend_from_slice(self.body.as_bytes());
+        }
+    }
+}
+
+/// The reason phrase Go's net/http uses for `status`.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Request Entity Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}

@@ -1,0 +1,213 @@
+//! Validated pieces of a request: the Raft path, target authorities, URL schemes.
+
+use std::fmt;
+
+use crate::error::InputError;
+
+/// The HTTP path the Raft handler is mounted at, such as `/raft`.
+///
+/// An absolute path made of visible ASCII, optionally with a query (the Go package sends
+/// `GET /raft?x=1` for such a path and so do we). Validated once, at construction: the Go
+/// package panics at dial time on a path it cannot parse.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RaftPath {
+    full: Box<str>,
+}
+
+impl RaftPath {
+    /// Validates `path`.
+    ///
+    /// # Errors
+    /// [`InputError::Path`] when `path` does not start with `/`, or holds a space, a control
+    /// character, a non-ASCII character or a `#`.
+    pub fn new(path: &str) -> Result<Self, InputError> {
+        let fail = |reason| InputError::Path {
+            path: path.into(),
+            reason,
+        };
+        if !path.starts_with('/') {
+            return Err(fail("must start with '/'"));
+        }
+        if path.starts_with("//") {
+            return Err(fail("must not start with '//'"));
+        }
+        if !path.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
+            return Err(fail("must be visible ASCII without '#'"));
+        }
+        Ok(Self { full: path.into() })
+    }
+
+    /// The path as given, query included.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// The path without its query: what the server routes on.
+    pub fn path(&self) -> &str {
+        self.full
+            .split_once('?')
+            .map_or(&self.full, |(path, _)| path)
+    }
+
+    /// The query part, without `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.full.split_once('?').map(|(_, query)| query)
+    }
+}
+
+impl Default for RaftPath {
+    /// `/raft`, the path used throughout the Go package's documentation.
+    fn default() -> Self {
+        Self {
+            full: "/raft".into(),
+        }
+    }
+}
+
+impl fmt::Display for RaftPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+impl std::str::FromStr for RaftPath {
+    type Err = InputError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+/// URL scheme of a membership target: plain HTTP or HTTP over TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Scheme {
+    /// `http`
+    #[default]
+    Http,
+    /// `https`
+    Https,
+}
+
+impl Scheme {
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Checks that `authority` can be sent as a `Host` value and used in a URL: a non-empty
+/// `host[:port]` where the host is a name, an IPv4 address or a bracketed IPv6 address.
+///
+/// # Errors
+/// [`InputError::Authority`] otherwise (this also keeps CR, LF and spaces out of heads).
+pub fn check_authority(authority: &str) -> Result<(), InputError> {
+    let fail = |reason| InputError::Authority {
+        authority: authority.into(),
+        reason,
+    };
+    if authority.is_empty() {
+        return Err(fail("empty"));
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':');
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return Err(fail("unclosed '['"));
+        };
+        if v6.is_empty()
+            || !v6.bytes().all(|b| {
+                b.is_ascii_hexdigit()
+                    || b == b':'
+                    || b == b'.'
+                    || b == b'%'
+                    || b.is_ascii_alphanumeric()
+            })
+        {
+            return Err(fail("invalid IPv6 address"));
+        }
+        match after {
+            "" => return Ok(()),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (v6, port),
+                None => return Err(fail("unexpected characters after ']'")),
+            },
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, port),
+            None => (authority, ""),
+        }
+    };
+    if host.is_empty() || !host.bytes().all(allowed) {
+        return Err(fail("invalid host"));
+    }
+    if !authority.starts_with('[') && host.contains(':') {
+        return Err(fail("IPv6 hosts must be in brackets"));
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) || port.len() > 5 {
+        return Err(fail("invalid port"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(RaftPath::new("/raft").unwrap().path(), "/raft");
+        let p = RaftPath::new("/raft?x=1").unwrap();
+        assert_eq!((p.path(), p.query()), ("/raft", Some("x=1")));
+        assert_eq!(RaftPath::new("/").unwrap().as_str(), "/");
+        for bad in [
+            "",
+            "raft",
+            "/ra ft",
+            "/raft\r\n",
+            "/r#f",
+            "//host/raft",
+            "/é",
+        ] {
+            assert!(RaftPath::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn authorities() {
+        for good in [
+            "127.0.0.1:8080",
+            "node-1:1",
+            "localhost",
+            "[::1]:80",
+            "[::1]",
+            "a_b.example",
+        ] {
+            check_authority(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in [
+            "",
+            ":80",
+            "host:80x",
+            "ho st:1",
+            "h\r\nX: y",
+            "[::1",
+            "[::1]x",
+            "::1:80",
+            "u@h:1",
+            "h/x",
+            "h?x",
+            "h:123456",
+        ] {
+            assert!(check_authority(bad).is_err(), "{bad:?}");
+        }
+    }
+}
