@@ -1,0 +1,566 @@
+//! The server side: dispatch, the accept queue, membership hand-off and the standalone server.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::future::{Either, select};
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use rafthttp_core::{
+    Change, ChangeError, Decoded, RequestDecoder, RequestError, RequestHead, Response, Route,
+    Router,
+};
+
+use crate::prefix::Prefix;
+use crate::request::{ChangeRequest, Outcome, Requests};
+use crate::time;
+use crate::{Connection, HandlerConfig, Listener, Runtime};
+
+/// An upgraded Raft connection: the connection and the bytes already read past the HTTP head,
+/// which come first in the Raft stream.
+#[derive(Debug)]
+pub struct Upgraded<C> {
+    /// The connection, positioned after the bytes in `prefix`.
+    pub io: C,
+    /// Raft bytes that arrived together with the HTTP head.
+    pub prefix: Prefix,
+}
+
+/// What to do with a request, from [`Handler::dispatch`]. Every HTTP front end (the standalone
+/// server, a hyper mount) acts on it the same way.
+#[derive(Debug)]
+#[must_use]
+pub enum Dispatch<C> {
+    /// Write `101 Switching Protocols`, then hand the connection to the slot with
+    /// [`AcceptSlot::fill`]. The slot was reserved before the 101, so the connection is never
+    /// upgraded and then dropped for lack of room.
+    Upgrade(AcceptSlot<C>),
+    /// A membership change: answer with [`Handler::change`].
+    Change(Change),
+    /// Answer with this response.
+    Respond(Response),
+    /// Another path: answer 404 or hand the request to another service.
+    NotFound,
+}
+
+/// The Raft side of an HTTP server: it upgrades Raft connections into an accept queue and
+/// hands membership requests to the application. Cheap to clone; clones share everything.
+///
+/// Generic over the connection type `C` it queues for `accept()`.
+pub struct Handler<C> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    config: HandlerConfig,
+    router: Router,
+    accept_tx: async_channel::Sender<Pending<C>>,
+    accept_rx: async_channel::Receiver<Pending<C>>,
+    /// Accept slots handed out and not yet released (by `accept()` or an unused slot's drop).
+    reserved: AtomicUsize,
+    requests_tx: async_channel::Sender<ChangeRequest>,
+    requests_rx: async_channel::Receiver<ChangeRequest>,
+    closed: AtomicBool,
+    /// Never carries a message: closing it wakes everything that waits on shutdown.
+    shutdown_tx: async_channel::Sender<()>,
+    shutdown_rx: async_channel::Receiver<()>,
+    connections: AtomicUsize,
+}
+
+/// An upgraded connection in the accept queue. The serving task keeps the other reference and
+/// takes the connection back (closing it) if nobody accepts it in time.
+struct Pending<C> {
+    slot: Arc<Mutex<Option<Upgraded<C>>>>,
+    /// Dropped when `accept()` takes the entry, which wakes the serving task.
+    _taken: async_channel::Sender<()>,
+}
+
+impl<C> Clone for Handler<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C> fmt::Debug for Handler<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handler")
+            .field("path", &self.inner.config.path.as_str())
+            .field("closed", &self.is_closed())
+            .field(
+                "pending_accepts",
+                &self.inner.reserved.load(Ordering::Relaxed),
+            )
+            .field("pending_requests", &self.inner.requests_rx.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Default for Handler<C> {
+    fn default() -> Self {
+        Self::new(HandlerConfig::default())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<C> Handler<C> {
+    /// A handler with `config`.
+    pub fn new(config: HandlerConfig) -> Self {
+        let (accept_tx, accept_rx) = async_channel::bounded(config.accept_queue.max(1));
+        let (requests_tx, requests_rx) = async_channel::bounded(config.requests_queue.max(1));
+        let (shutdown_tx, shutdown_rx) = async_channel::bounded(1);
+        Self {
+            inner: Arc::new(Inner {
+                router: Router::new(config.path.clone()),
+                config,
+                accept_tx,
+                accept_rx,
+                reserved: AtomicUsize::new(0),
+                requests_tx,
+                requests_rx,
+                closed: AtomicBool::new(false),
+                shutdown_tx,
+                shutdown_rx,
+                connections: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HandlerConfig {
+        &self.inner.config
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// The membership requests, for the application to answer. Bounded and multi-consumer;
+    /// requests whose client stopped waiting are skipped. Ends after [`close`](Self::close).
+    pub fn requests(&self) -> Requests {
+        Requests::new(self.inner.requests_rx.clone())
+    }
+
+    /// Decides what to do with a request head: the one place where routing, status mapping and
+    /// accept-slot reservation happen, for every HTTP front end.
+    pub fn dispatch(&self, head: &RequestHead<'_>) -> Dispatch<C> {
+        match self.inner.router.route(head, self.is_closed()) {
+            Route::Upgrade => match self.reserve() {
+                Some(slot) => Dispatch::Upgrade(slot),
+                None => {
+                    tracing::warn!("accept queue full, refusing raft connection");
+                    Dispatch::Respond(Response::busy())
+                }
+            },
+            Route::Change(change) => Dispatch::Change(change),
+            Route::Respond(response) => Dispatch::Respond(response),
+            Route::NotFound => Dispatch::NotFound,
+        }
+    }
+
+    fn reserve(&self) -> Option<AcceptSlot<C>> {
+        let cap = self.inner.config.accept_queue.max(1);
+        self.inner
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .ok()?;
+        Some(AcceptSlot {
+            handler: self.clone(),
+            filled: false,
+        })
+    }
+
+    /// The next upgraded connection.
+    ///
+    /// # Errors
+    /// An [`io::ErrorKind::UnexpectedEof`] error once the handler is closed (Go returns
+    /// `io.EOF`).
+    pub async fn accept(&self) -> io::Result<Upgraded<C>> {
+        loop {
+            if self.is_closed() {
+                return Err(closed_error());
+            }
+            let Ok(pending) = self.inner.accept_rx.recv().await else {
+                return Err(closed_error());
+            };
+            self.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            if self.is_closed() {
+                return Err(closed_error());
+            }
+            // Empty when the serving task gave up waiting: skip it.
+            if let Some(upgraded) = lock(&pending.slot).take() {
+                return Ok(upgraded);
+            }
+        }
+    }
+
+    /// Hands a membership change to the application and turns its answer into the response.
+    ///
+    /// One deadline (the handler's timeout) covers waiting for room in the queue and for the
+    /// answer: a request nobody takes is answered 403 `timeout waiting for membership change`
+    /// (the Go handler hangs there). Closing the handler answers waiting requests 403
+    /// `raft transport closed`.
+    pub async fn change<R: Runtime>(&self, rt: &R, change: Change) -> Response {
+        let deadline = time::after(rt, self.inner.config.timeout);
+        let (request, answer) =
+            ChangeRequest::new(change.kind, change.id.clone(), change.address.clone());
+        let wait = async {
+            if self.inner.requests_tx.send(request).await.is_err() {
+                return Err(ChangeError::Closed);
+            }
+            match select(pin!(answer.recv()), pin!(self.inner.shutdown_rx.recv())).await {
+                Either::Left((outcome, _)) => outcome.unwrap_or(Err(ChangeError::Dropped)),
+                Either::Right(_) => Err(ChangeError::Closed),
+            }
+        };
+        let outcome: Outcome = time::until(rt, deadline, wait)
+            .await
+            .unwrap_or(Err(ChangeError::Timeout));
+        match &outcome {
+            Ok(()) => {
+                tracing::info!(kind = %change.kind, id = %change.id, address = %change.address, "membership change applied")
+            }
+            Err(error) => {
+                tracing::info!(kind = %change.kind, id = %change.id, %error, "membership change not applied")
+            }
+        }
+        if outcome == Err(ChangeError::Closed) {
+            return Response::closed();
+        }
+        self.inner
+            .router
+            .answer(&change, &outcome, self.inner.config.scheme)
+    }
+
+    /// Closes the handler, in the Go package's order: `accept()` ends with an end-of-stream
+    /// error, connections waiting in the accept queue are closed, waiting membership requests
+    /// are answered 403 `raft transport closed`, and the request stream ends. Later requests are
+    /// refused with 403. Closing twice is harmless.
+    pub fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::debug!("raft handler closing");
+        self.inner.shutdown_tx.close();
+        self.inner.accept_tx.close();
+        while let Ok(pending) = self.inner.accept_rx.try_recv() {
+            self.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            if lock(&pending.slot).take().is_some() {
+                tracing::debug!("closing raft connection not accepted before shutdown");
+            }
+        }
+        self.inner.requests_tx.close();
+        while let Ok(request) = self.inner.requests_rx.try_recv() {
+            request.respond(Err(ChangeError::Closed));
+        }
+    }
+
+    /// Completes when the handler is closed.
+    pub async fn closed(&self) {
+        let _ = self.inner.shutdown_rx.recv().await;
+    }
+}
+
+fn closed_error() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "raft transport closed")
+}
+
+/// A place in the accept queue, reserved before the 101 is written. Dropping it unused gives
+/// the place back.
+pub struct AcceptSlot<C> {
+    handler: Handler<C>,
+    filled: bool,
+}
+
+impl<C> fmt::Debug for AcceptSlot<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcceptSlot")
+            .field("filled", &self.filled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> AcceptSlot<C> {
+    /// Queues the upgraded connection for `accept()` and waits until it is accepted, the
+    /// handler's timeout passes, or the handler closes; in the last two cases the connection is
+    /// closed (dropped).
+    pub async fn fill<R: Runtime>(mut self, rt: &R, upgraded: Upgraded<C>) {
+        self.filled = true;
+        let inner = &self.handler.inner;
+        let deadline = time::after(rt, inner.config.timeout);
+        let slot = Arc::new(Mutex::new(Some(upgraded)));
+        let (taken_tx, taken_rx) = async_channel::bounded::<()>(1);
+        let pending = Pending {
+            slot: Arc::clone(&slot),
+            _taken: taken_tx,
+        };
+        if inner.accept_tx.try_send(pending).is_err() {
+            // Closed since the slot was reserved.
+            inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            tracing::debug!("raft handler closed before the connection was queued");
+            return;
+        }
+        let (taken, shutdown) = (taken_rx.recv(), inner.shutdown_rx.recv());
+        let _ = time::until(rt, deadline, select(pin!(taken), pin!(shutdown))).await;
+        if lock(&slot).take().is_some() {
+            tracing::info!("raft connection not accepted in time or handler closed; dropping it");
+        }
+    }
+}
+
+impl<C> Drop for AcceptSlot<C> {
+    fn drop(&mut self) {
+        if !self.filled {
+            self.handler.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Counts a served connection for as long as it lives.
+struct ConnectionGuard<C>(Handler<C>);
+
+impl<C> Drop for ConnectionGuard<C> {
+    fn drop(&mut self) {
+        self.0.inner.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+enum ReadOutcome {
+    Data,
+    Eof,
+    TimedOut,
+    Shutdown,
+    Failed(io::Error),
+}
+
+/// Reads once more into `buf`, until `deadline`; when `idle` the handler's shutdown also ends
+/// the wait.
+async fn read_more<R: Runtime, C: Connection>(
+    rt: &R,
+    conn: &mut C,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+    shutdown: Option<&async_channel::Receiver<()>>,
+) -> ReadOutcome {
+    let mut chunk = [0u8; 4096];
+    let read = conn.read(&mut chunk);
+    let result = match shutdown {
+        Some(shutdown) => {
+            match select(pin!(time::until(rt, deadline, read)), pin!(shutdown.recv())).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => return ReadOutcome::Shutdown,
+            }
+        }
+        None => time::until(rt, deadline, read).await,
+    };
+    match result {
+        Err(time::Elapsed) => ReadOutcome::TimedOut,
+        Ok(Ok(0)) => ReadOutcome::Eof,
+        Ok(Ok(n)) => {
+            buf.extend_from_slice(&chunk[..n]);
+            ReadOutcome::Data
+        }
+        Ok(Err(e)) => ReadOutcome::Failed(e),
+    }
+}
+
+async fn write_all<R: Runtime, C: Connection>(
+    rt: &R,
+    conn: &mut C,
+    bytes: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    let write = async {
+        conn.write_all(bytes).await?;
+        conn.flush().await
+    };
+    time::until(rt, time::after(rt, timeout), write)
+        .await
+        .unwrap_or_else(|time::Elapsed| Err(io::ErrorKind::TimedOut.into()))
+}
+
+/// What the head of the next request asks for.
+struct Next<C> {
+    dispatch: Dispatch<C>,
+    head_only: bool,
+    keep_alive: bool,
+    body_len: u64,
+}
+
+impl<C: Connection> Handler<C> {
+    /// Serves inbound connections from `listener`: a minimal HTTP/1.1 server where the Raft
+    /// path is handled and other paths get 404.
+    ///
+    /// It runs until the future is dropped. After [`close`](Self::close) it keeps answering,
+    /// with 403 `raft transport closed` on the Raft path, so peers learn why instead of finding
+    /// the port shut; idle connections are closed at once. Each connection runs in its own task
+    /// (at most [`max_connections`](HandlerConfig::max_connections) at once).
+    pub async fn serve<R: Runtime, L: Listener<Conn = C>>(&self, rt: R, mut listener: L) {
+        let max = self.inner.config.max_connections.max(1);
+        loop {
+            let accepted = listener.accept().await;
+            match accepted {
+                Ok((conn, peer)) => {
+                    let count = self.inner.connections.fetch_add(1, Ordering::AcqRel);
+                    let guard = ConnectionGuard(self.clone());
+                    if count >= max {
+                        tracing::warn!(%peer, max, "too many connections, closing new connection");
+                        continue;
+                    }
+                    let handler = self.clone();
+                    let task_rt = rt.clone();
+                    rt.spawn(async move {
+                        let _guard = guard;
+                        handler.serve_connection(&task_rt, conn, peer).await;
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off a little.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    rt.sleep_until(time::after(&rt, Duration::from_millis(50)))
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Serves one connection: requests are answered in turn (keep-alive), until the client
+    /// closes, an error, the idle timeout, the handler's shutdown, or an upgrade, which hands
+    /// the connection to the accept queue.
+    pub async fn serve_connection<R: Runtime>(&self, rt: &R, mut conn: C, peer: SocketAddr) {
+        let config = &self.inner.config;
+        let mut buf = Vec::new();
+        let mut served = 0u64;
+        loop {
+            let deadline = time::after(rt, config.idle_timeout);
+            let mut decoder = RequestDecoder::new(config.limits);
+            let (next, consumed) = loop {
+                match decoder.decode(&buf) {
+                    Ok(Decoded::Complete { value, consumed }) => {
+                        break (self.next_request(&value), consumed);
+                    }
+                    Ok(Decoded::Incomplete) => {}
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "bad request");
+                        let mut out = Vec::new();
+                        Response::error(&error).encode(false, &mut out);
+                        let _ = write_all(rt, &mut conn, &out, config.idle_timeout).await;
+                        return;
+                    }
+                }
+                // Between requests, shutdown closes the connection; a new connection still
+                // gets its first request answered (403 once closed).
+                let idle = buf.is_empty() && served > 0;
+                match read_more(
+                    rt,
+                    &mut conn,
+                    &mut buf,
+                    deadline,
+                    idle.then_some(&self.inner.shutdown_rx),
+                )
+                .await
+                {
+                    ReadOutcome::Data => {}
+                    ReadOutcome::Eof | ReadOutcome::Shutdown => return,
+                    ReadOutcome::TimedOut => {
+                        tracing::debug!(%peer, idle, "connection timed out waiting for a request");
+                        return;
+                    }
+                    ReadOutcome::Failed(error) => {
+                        tracing::debug!(%peer, %error, "reading a request failed");
+                        return;
+                    }
+                }
+            };
+            buf.drain(..consumed);
+            served += 1;
+            if !self
+                .skip_body(rt, &mut conn, &mut buf, next.body_len, deadline)
+                .await
+            {
+                return;
+            }
+            let response = match next.dispatch {
+                Dispatch::Upgrade(slot) => {
+                    let mut out = Vec::new();
+                    Response::switching_protocols().encode(false, &mut out);
+                    if let Err(error) = write_all(rt, &mut conn, &out, config.idle_timeout).await {
+                        tracing::debug!(%peer, %error, "writing 101 failed; dropping connection");
+                        return;
+                    }
+                    tracing::info!(%peer, "raft connection established");
+                    let prefix = Prefix::new(std::mem::take(&mut buf));
+                    slot.fill(rt, Upgraded { io: conn, prefix }).await;
+                    return;
+                }
+                Dispatch::Change(change) => self.change(rt, change).await,
+                Dispatch::Respond(response) => response,
+                Dispatch::NotFound => Response::not_found(),
+            };
+            let mut out = Vec::new();
+            response.encode(next.head_only, &mut out);
+            if let Err(error) = write_all(rt, &mut conn, &out, config.idle_timeout).await {
+                tracing::debug!(%peer, %error, "writing a response failed");
+                return;
+            }
+            if response.closes_connection() || !next.keep_alive {
+                let _ = time::until(rt, time::after(rt, config.idle_timeout), conn.close()).await;
+                return;
+            }
+        }
+    }
+
+    fn next_request(&self, head: &RequestHead<'_>) -> Next<C> {
+        let max = self.inner.config.max_body;
+        let (dispatch, body_len) = match head.body_len() {
+            Ok(len) if len > max => (
+                Dispatch::Respond(Response::error(&RequestError::BodyTooLarge { limit: max })),
+                0,
+            ),
+            Ok(len) => (self.dispatch(head), len),
+            // The router answers these (and closes the connection).
+            Err(_) => (self.dispatch(head), 0),
+        };
+        Next {
+            dispatch,
+            head_only: head.method() == "HEAD",
+            keep_alive: head.keep_alive(),
+            body_len,
+        }
+    }
+
+    /// Discards a request body of `len` bytes (at most `max_body`, checked before).
+    async fn skip_body<R: Runtime>(
+        &self,
+        rt: &R,
+        conn: &mut C,
+        buf: &mut Vec<u8>,
+        len: u64,
+        deadline: Instant,
+    ) -> bool {
+        let mut left = len;
+        loop {
+            let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+            buf.drain(..take);
+            left -= take as u64;
+            if left == 0 {
+                return true;
+            }
+            match read_more(rt, conn, buf, deadline, None).await {
+                ReadOutcome::Data => {}
+                _ => return false,
+            }
+        }
+    }
+}

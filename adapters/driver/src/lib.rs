@@ -1,0 +1,42 @@
+//! The async side of rafthttp, written once: serving the Raft path of an HTTP server, dialing
+//! Raft connections and sending membership requests, generic over futures-io connections and a
+//! small [`Runtime`] trait (a timer, a clock and spawn).
+//!
+//! Users do not depend on this crate directly but on a runtime crate (`rafthttp-tokio`,
+//! `rafthttp-smol`, `rafthttp-async-std`), which re-exports what is needed and adds that
+//! runtime's TCP and TLS types. The protocol itself (parsing, routing, status mapping) lives in
+//! `rafthttp-core`; this crate only moves bytes and enforces deadlines:
+//!
+//! - [`Handler::dispatch`] decides each request: respond, hand a membership change to the
+//!   application, or upgrade into an accept slot reserved before the 101 is written.
+//! - [`Handler::serve`] / [`Handler::serve_connection`]: a minimal HTTP/1.1 server (keep-alive,
+//!   bodies skipped by `Content-Length` within a bound, an idle timeout).
+//! - [`dial`] and [`change_membership`]: the client operations, each under one deadline.
+//! - [`Layer`]: one node's endpoint (accept, dial, join, leave, close).
+//!
+//! Every wait has a deadline and every queue a bound: the accept queue refuses upgrades with
+//! 503 when full, membership requests wait for room and an answer within the handler's timeout.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod config;
+mod error;
+mod handler;
+mod layer;
+mod prefix;
+mod request;
+mod runtime;
+mod time;
+
+pub use client::{change_membership, dial};
+pub use config::HandlerConfig;
+pub use error::{DialError, MembershipError};
+pub use handler::{AcceptSlot, Dispatch, Handler, Upgraded};
+pub use layer::Layer;
+pub use prefix::{Prefix, Prefixed};
+pub use request::{ChangeRequest, Outcome, Requests};
+pub use runtime::{Connection, Dialer, Listener, Runtime};
+
+pub use rafthttp_core as core;
+pub use rafthttp_core::{ChangeError, ChangeKind, InputError, Limits, RaftPath, Scheme};

@@ -1,0 +1,457 @@
+//! Raft connections and cluster membership over an application's existing HTTP port, on tokio.
+//! Wire-compatible with Canonical's Go package `rafthttp`.
+//!
+//! A Raft connection is an HTTP/1.1 request upgraded with `Upgrade: raft`; join and leave are
+//! `POST` and `DELETE` requests to the same path, redirected to the leader. This crate gives
+//! tokio users:
+//! - [`Handler`]: the server side. [`Handler::serve`] runs a minimal HTTP/1.1 server on a
+//!   listener; upgraded connections come out of [`Layer::accept`], membership requests out of
+//!   [`Handler::requests`] for the application to answer.
+//! - [`Layer`]: one node's endpoint: accept, dial, join, leave, addr, close.
+//! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing tokio's
+//!   `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read first.
+//!
+//! The protocol lives in `rafthttp-core` and the async logic in `rafthttp-driver`; this crate
+//! only wires tokio's sockets and timer to them. HTTP heads go through tokio-util's compat
+//! layer, Raft traffic does not.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rafthttp_tokio::{Handler, Layer, TcpDialer};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?.to_string();
+//! let handler = Handler::new();
+//! tokio::spawn({
+//!     let handler = handler.clone();
+//!     async move { handler.serve(listener).await }
+//! });
+//! let layer = Layer::new(&addr, handler.clone(), TcpDialer)?;
+//!
+//! // The application answers membership requests (here: accept everything).
+//! let requests = handler.requests();
+//! tokio::spawn(async move {
+//!     while let Some(request) = requests.recv().await {
+//!         request.respond(Ok(()));
+//!     }
+//! });
+//!
+//! layer.join("2", "127.0.0.1:9001", Duration::from_secs(5)).await?;
+//! let stream = layer.dial("127.0.0.1:9001", Duration::from_secs(1)).await?;
+//! # drop(stream);
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rafthttp_driver as driver;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+pub use driver::core;
+pub use driver::{
+    ChangeError, ChangeKind, ChangeRequest, DialError, HandlerConfig, InputError, Limits,
+    MembershipError, Outcome, RaftPath, Requests, Scheme,
+};
+
+/// The tokio runtime, as the driver sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioRuntime;
+
+impl driver::Runtime for TokioRuntime {
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(task);
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + 'static> Io for T {}
+
+enum Inner {
+    Tcp(TcpStream),
+    Other(Pin<Box<dyn Io>>),
+}
+
+/// A Raft connection (or, inside a dialer, a connection about to become one): TCP, or any
+/// stream a custom [`Dialer`] returns. Bytes that arrived behind the HTTP head are read first.
+pub struct Stream {
+    inner: Inner,
+    prefix: driver::Prefix,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.inner {
+            Inner::Tcp(tcp) => format!("Tcp({:?})", tcp.peer_addr().ok()),
+            Inner::Other(_) => "Other".to_owned(),
+        };
+        f.debug_struct("Stream")
+            .field("inner", &kind)
+            .field("prefix", &self.prefix.remaining().len())
+            .finish()
+    }
+}
+
+impl Stream {
+    /// Wraps any tokio stream (a TLS stream, an in-memory pipe, ...).
+    pub fn from_io<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Self {
+        Self {
+            inner: Inner::Other(Box::pin(io)),
+            prefix: driver::Prefix::default(),
+        }
+    }
+
+    /// The TCP socket underneath, when the stream is plain TCP.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match &self.inner {
+            Inner::Tcp(tcp) => Some(tcp),
+            Inner::Other(_) => None,
+        }
+    }
+
+    /// Bytes received behind the HTTP head and not read yet.
+    pub fn buffered(&self) -> &[u8] {
+        self.prefix.remaining()
+    }
+
+    fn from_upgraded(upgraded: driver::Upgraded<Compat<Self>>) -> Self {
+        let mut stream = upgraded.io.into_inner();
+        stream.prefix = upgraded.prefix;
+        stream
+    }
+}
+
+impl From<TcpStream> for Stream {
+    fn from(tcp: TcpStream) -> Self {
+        // Raft sends small messages and waits for replies: do not batch them.
+        let _ = tcp.set_nodelay(true);
+        Self {
+            inner: Inner::Tcp(tcp),
+            prefix: driver::Prefix::default(),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() && buf.remaining() > 0 {
+            let n = this.prefix.read_into(buf.initialize_unfilled());
+            buf.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        match &mut this.inner {
+            Inner::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Inner::Other(io) => io.as_mut().poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Inner::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Inner::Other(io) => io.as_mut().poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Inner::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
+            Inner::Other(io) => io.as_mut().poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.inner {
+            Inner::Tcp(tcp) => tcp.is_write_vectored(),
+            Inner::Other(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Inner::Other(io) => io.as_mut().poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Inner::Other(io) => io.as_mut().poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens connections for [`Layer::dial`], [`Layer::join`] and [`Layer::leave`].
+pub trait Dialer: Send + Sync {
+    /// Connects to `authority` (`host:port`). The caller bounds the time it may take.
+    fn connect(&self, authority: &str) -> impl Future<Output = io::Result<Stream>> + Send;
+
+    /// `https` for a TLS dialer; membership redirects to another scheme are refused.
+    fn scheme(&self) -> Scheme {
+        Scheme::Http
+    }
+}
+
+impl<D: Dialer + ?Sized> Dialer for &D {
+    fn connect(&self, authority: &str) -> impl Future<Output = io::Result<Stream>> + Send {
+        (**self).connect(authority)
+    }
+
+    fn scheme(&self) -> Scheme {
+        (**self).scheme()
+    }
+}
+
+/// Plain TCP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpDialer;
+
+impl Dialer for TcpDialer {
+    async fn connect(&self, authority: &str) -> io::Result<Stream> {
+        TcpStream::connect(authority).await.map(Stream::from)
+    }
+}
+
+/// A [`Dialer`] as the driver sees it.
+#[derive(Debug, Clone)]
+struct DriverDialer<D>(D);
+
+impl<D: Dialer> driver::Dialer for DriverDialer<D> {
+    type Conn = Compat<Stream>;
+
+    async fn connect(&self, authority: &str) -> io::Result<Self::Conn> {
+        Ok(self.0.connect(authority).await?.compat())
+    }
+
+    fn scheme(&self) -> Scheme {
+        self.0.scheme()
+    }
+}
+
+struct DriverListener(TcpListener);
+
+impl driver::Listener for DriverListener {
+    type Conn = Compat<Stream>;
+
+    async fn accept(&mut self) -> io::Result<(Self::Conn, SocketAddr)> {
+        let (tcp, peer) = self.0.accept().await?;
+        Ok((Stream::from(tcp).compat(), peer))
+    }
+}
+
+/// The Raft side of an HTTP server. Cheap to clone; clones share everything.
+#[derive(Debug, Clone, Default)]
+pub struct Handler {
+    inner: driver::Handler<Compat<Stream>>,
+}
+
+impl Handler {
+    /// A handler with the default configuration (path `/raft`, 10 s timeout).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A handler with `config`.
+    pub fn with_config(config: HandlerConfig) -> Self {
+        Self {
+            inner: driver::Handler::new(config),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HandlerConfig {
+        self.inner.config()
+    }
+
+    /// The membership requests for the application to answer (bounded, multi-consumer). Ends
+    /// after [`close`](Self::close).
+    pub fn requests(&self) -> Requests {
+        self.inner.requests()
+    }
+
+    /// Serves HTTP on `listener`: the Raft path is handled, other paths get 404. Runs until the
+    /// future is dropped (after [`close`](Self::close) it answers 403 `raft transport closed`).
+    pub async fn serve(&self, listener: TcpListener) {
+        self.inner
+            .serve(TokioRuntime, DriverListener(listener))
+            .await;
+    }
+
+    /// Serves one connection accepted elsewhere (for an application with its own accept loop).
+    pub async fn serve_connection(&self, stream: Stream, peer: SocketAddr) {
+        self.inner
+            .serve_connection(&TokioRuntime, stream.compat(), peer)
+            .await;
+    }
+
+    /// The next upgraded connection; after [`close`](Self::close), an
+    /// [`io::ErrorKind::UnexpectedEof`] error.
+    ///
+    /// # Errors
+    /// Only the end-of-stream error once closed.
+    pub async fn accept(&self) -> io::Result<Stream> {
+        self.inner.accept().await.map(Stream::from_upgraded)
+    }
+
+    /// Closes the handler: `accept()` ends, queued connections are closed, waiting membership
+    /// requests are answered 403 `raft transport closed`, `requests()` ends. Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether the handler is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+/// One node's Raft network endpoint: accept, dial, join, leave.
+#[derive(Debug, Clone)]
+pub struct Layer<D = TcpDialer> {
+    inner: driver::Layer<TokioRuntime, Compat<Stream>, DriverDialer<D>>,
+    handler: Handler,
+}
+
+impl<D: Dialer> Layer<D> {
+    /// A layer for the node whose HTTP endpoint is `addr` (`host:port`, the address it gives
+    /// when joining), accepting from `handler` and dialing with `dialer`. The Raft path is the
+    /// handler's.
+    ///
+    /// # Errors
+    /// When `addr` is not a `host:port` authority.
+    pub fn new(addr: &str, handler: Handler, dialer: D) -> Result<Self, InputError> {
+        Ok(Self {
+            inner: driver::Layer::new(
+                TokioRuntime,
+                addr,
+                handler.inner.clone(),
+                DriverDialer(dialer),
+            )?,
+            handler,
+        })
+    }
+
+    /// The next inbound Raft connection.
+    ///
+    /// # Errors
+    /// An [`io::ErrorKind::UnexpectedEof`] error once the layer is closed.
+    pub async fn accept(&self) -> io::Result<Stream> {
+        self.handler.accept().await
+    }
+
+    /// Opens a Raft connection to `addr` within `timeout` (connect and handshake together).
+    ///
+    /// # Errors
+    /// See [`DialError`].
+    pub async fn dial(&self, addr: &str, timeout: Duration) -> Result<Stream, DialError> {
+        self.inner
+            .dial(addr, timeout)
+            .await
+            .map(Stream::from_upgraded)
+    }
+
+    /// Asks the node at `target` to add server `id` at [`addr`](Self::addr), following
+    /// redirects to the leader and retrying while it is unknown, within `timeout`.
+    ///
+    /// # Errors
+    /// See [`MembershipError`].
+    pub async fn join(
+        &self,
+        id: &str,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<(), MembershipError> {
+        self.inner.join(id, target, timeout).await
+    }
+
+    /// Asks the node at `target` to remove server `id`, within `timeout`.
+    ///
+    /// # Errors
+    /// See [`MembershipError`].
+    pub async fn leave(
+        &self,
+        id: &str,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<(), MembershipError> {
+        self.inner.leave(id, target, timeout).await
+    }
+
+    /// This node's address.
+    pub fn addr(&self) -> &str {
+        self.inner.addr()
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &Handler {
+        &self.handler
+    }
+
+    /// Closes the layer (its handler). Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+/// Sends one membership request like the Go package's `ChangeMembership`: asks the node at
+/// `target` to apply `kind` for server `id` at `address`, following redirects and retrying 503
+/// within `timeout`.
+///
+/// # Errors
+/// See [`MembershipError`].
+pub async fn change_membership<D: Dialer>(
+    kind: ChangeKind,
+    path: &RaftPath,
+    dialer: &D,
+    id: &str,
+    address: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<(), MembershipError> {
+    driver::change_membership(
+        &TokioRuntime,
+        &DriverDialer(dialer),
+        kind,
+        path,
+        id,
+        address,
+        target,
+        timeout,
+        Limits::default(),
+    )
+    .await
+}

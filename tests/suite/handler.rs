@@ -1,0 +1,233 @@
+//! Server side: the Go package's Handler tests, over real sockets.
+
+use super::*;
+
+async_test! {
+    /// Go 1: GET without `Upgrade: raft` -> 400 with Go's body.
+    async fn get_without_upgrade_is_400() {
+        let (_handler, addr) = node(quick()).await;
+        let reply = exchange(&addr, b"GET /raft HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(reply.status(), 400);
+        assert_eq!(reply.body, "missing or invalid upgrade header\n");
+    }
+}
+
+async_test! {
+    /// Go 2: an upgrade after close is refused without upgrading (Go sends 101, then hangs up).
+    async fn upgrade_after_close_is_403() {
+        let (handler, addr) = node(quick()).await;
+        handler.close();
+        let reply = exchange(&addr, GO_DIAL).await;
+        assert_eq!(reply.status(), 403);
+        assert_eq!(reply.body, "raft transport closed\n");
+    }
+}
+
+async_test! {
+    /// Go 6: nobody accepts within the timeout -> the upgraded connection is closed.
+    async fn unaccepted_connection_is_closed_after_the_timeout() {
+        let (_handler, addr) = node(quick()).await;
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, GO_DIAL).await;
+        assert_eq!(read_exact(&mut raw, SWITCHING.len()).await, SWITCHING);
+        assert_eq!(read_to_eof(&mut raw).await, b"");
+    }
+}
+
+async_test! {
+    /// Go 7 and 16: the Go client's exact request gets exactly our 101 (which starts with Go's
+    /// two lines), and the same connection comes out of `accept()`, with the bytes pipelined
+    /// behind the request delivered first (Go loses them).
+    async fn go_request_upgrades_and_accept_returns_that_connection() {
+        let (handler, addr) = node(HandlerConfig::default()).await;
+        let mut raw = rt::connect(&addr).await;
+        let mut request = GO_DIAL.to_vec();
+        request.extend_from_slice(b"ping\n");
+        rt::write_all(&mut raw, &request).await;
+        let reply = read_exact(&mut raw, SWITCHING.len()).await;
+        assert!(reply.starts_with(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raft\r\n"));
+        assert_eq!(reply, SWITCHING);
+
+        let mut accepted = bounded("accept", handler.accept()).await.expect("accept");
+        assert_eq!(read_exact(&mut accepted, 5).await, b"ping\n");
+        rt::write_all(&mut accepted, b"pong\n").await;
+        assert_eq!(read_exact(&mut raw, 5).await, b"pong\n");
+        rt::write_all(&mut raw, b"more").await;
+        assert_eq!(read_exact(&mut accepted, 4).await, b"more");
+    }
+}
+
+async_test! {
+    /// Go 8: POST without id -> 400.
+    async fn post_without_id_is_400() {
+        let (_handler, addr) = node(quick()).await;
+        let reply = exchange(&addr, b"POST /raft HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(reply.status(), 400);
+        assert_eq!(reply.body, "no server ID provided\n");
+    }
+}
+
+async_test! {
+    /// Go 9: a leave answered with an error -> 403 with Go's text; the application saw the
+    /// request as a leave of id 999.
+    async fn leave_answered_with_an_error_is_403() {
+        let (handler, addr) = node(quick()).await;
+        let seen = consume(&handler, |_| Some(Err(ChangeError::failed("boom"))));
+        let reply = exchange(&addr, b"DELETE /raft?id=999 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(reply.status(), 403);
+        assert_eq!(reply.body, "failed to leave server 999: boom\n");
+        assert_eq!(*seen.lock().unwrap(), [(ChangeKind::Leave, "999".to_owned(), String::new())]);
+    }
+}
+
+async_test! {
+    /// Go 10: DELETE after close -> 403 `raft transport closed`.
+    async fn delete_after_close_is_403() {
+        let (handler, addr) = node(quick()).await;
+        handler.close();
+        let reply = exchange(&addr, b"DELETE /raft?id=1 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(reply.status(), 403);
+        assert_eq!(reply.body, "raft transport closed\n");
+    }
+}
+
+async_test! {
+    /// Go 11: no answer within the timeout -> 403 with the timeout text.
+    async fn unanswered_leave_times_out() {
+        let (handler, addr) = node(quick()).await;
+        let _seen = consume(&handler, |_| None);
+        let reply = exchange(&addr, b"DELETE /raft?id=666 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(reply.status(), 403);
+        assert_eq!(reply.body, "failed to leave server 666: timeout waiting for membership change\n");
+    }
+}
+
+async_test! {
+    /// Go hangs forever when nobody reads the requests; we answer 403 within the timeout.
+    async fn no_consumer_at_all_times_out() {
+        let (_handler, addr) = node(quick().with_requests_queue(1)).await;
+        // The first request fills the queue, the second waits for room: both time out.
+        for _ in 0..2 {
+            let reply = exchange(&addr, b"POST /raft?id=3&address=a:1 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            assert_eq!(reply.status(), 403);
+            assert_eq!(reply.body, "failed to join server 3: timeout waiting for membership change\n");
+        }
+    }
+}
+
+async_test! {
+    /// Go 12: join answered Ok -> 200, empty body; the application saw id, address and kind.
+    async fn join_answered_ok_is_200() {
+        let (handler, addr) = node(quick()).await;
+        let seen = consume(&handler, |_| Some(Ok(())));
+        let reply = exchange(&addr, b"POST /raft?id=666&address=abc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(reply.status(), 200);
+        assert_eq!(reply.body, "");
+        assert_eq!(*seen.lock().unwrap(), [(ChangeKind::Join, "666".to_owned(), "abc".to_owned())]);
+    }
+}
+
+async_test! {
+    /// Go 13 and 14: not leader -> 308 to the leader (same query), or 503 when unknown.
+    async fn not_leader_redirects_or_asks_to_retry() {
+        let (handler, addr) = node(quick()).await;
+        let _seen = consume(&handler, |n| Some(not_leader((n == 0).then_some("127.0.0.1:17202"))));
+        let reply = exchange(&addr, b"POST /raft?id=3&address=127.0.0.1:17103 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(reply.status(), 308);
+        assert_eq!(reply.header("location"), Some("http://127.0.0.1:17202/raft?id=3&address=127.0.0.1:17103"));
+        let reply = exchange(&addr, b"POST /raft?id=666 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(reply.status(), 503);
+        assert_eq!(reply.body, "failed to join server 666: node is not leader, current leader unknown\n");
+    }
+}
+
+async_test! {
+    /// Go 15: other methods -> 405; HEAD gets the length but no body.
+    async fn other_methods_are_405() {
+        let (_handler, addr) = node(quick()).await;
+        let reply = exchange(&addr, b"PATCH /raft HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!((reply.status(), reply.body.as_str()), (405, "unknown action\n"));
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, b"HEAD /raft HTTP/1.1\r\nHost: x\r\n\r\nPUT /raft HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let head = read_reply(&mut raw, true).await;
+        assert_eq!((head.status(), head.header("content-length")), (405, Some("15")));
+        // The next response follows at once: HEAD had no body on the wire.
+        let put = read_reply(&mut raw, false).await;
+        assert_eq!((put.status(), put.body.as_str()), (405, "unknown action\n"));
+    }
+}
+
+async_test! {
+    /// Keep-alive: several requests on one connection, a body skipped by Content-Length, then
+    /// an upgrade on the same connection (Go's `srv_keepalive_400_then_upgrade`).
+    async fn keep_alive_then_upgrade() {
+        let (handler, addr) = node(quick()).await;
+        let _seen = consume(&handler, |_| Some(Ok(())));
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, b"GET /raft HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(read_reply(&mut raw, false).await.status(), 400);
+        rt::write_all(&mut raw, b"POST /raft?id=1&address=a HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world").await;
+        assert_eq!(read_reply(&mut raw, false).await.status(), 200);
+        rt::write_all(&mut raw, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let other = read_reply(&mut raw, false).await;
+        assert_eq!((other.status(), other.body.as_str()), (404, "404 page not found\n"));
+        rt::write_all(&mut raw, GO_DIAL).await;
+        assert_eq!(read_exact(&mut raw, SWITCHING.len()).await, SWITCHING);
+        let mut accepted = bounded("accept", handler.accept()).await.expect("accept");
+        rt::write_all(&mut raw, b"x").await;
+        assert_eq!(read_exact(&mut accepted, 1).await, b"x");
+    }
+}
+
+async_test! {
+    /// Bad input gets a status and a closed connection, never a hang: a head over the limit
+    /// (431), a chunked body (411), garbage (400), an upgrade declaring a body (400).
+    async fn bad_requests_get_a_status() {
+        let (_handler, addr) = node(quick()).await;
+        let mut long = b"GET /raft HTTP/1.1\r\nHost: x\r\nX-Long: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 16 * 1024));
+        long.extend_from_slice(b"\r\nUpgrade: raft\r\n\r\n");
+        let reply = exchange(&addr, &long).await;
+        assert_eq!((reply.status(), reply.header("connection")), (431, Some("close")));
+
+        let reply = exchange(&addr, b"POST /raft?id=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").await;
+        assert_eq!(reply.status(), 411);
+
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, b"garbage\r\n\r\n").await;
+        assert_eq!(read_reply(&mut raw, false).await.status(), 400);
+        assert_eq!(read_to_eof(&mut raw).await, b"");
+
+        let reply = exchange(&addr, b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\nContent-Length: 5\r\n\r\nhello").await;
+        assert_eq!((reply.status(), reply.body.as_str()), (400, "upgrade request must not have a body\n"));
+    }
+}
+
+async_test! {
+    /// The accept queue is bounded: once full, upgrades are refused with 503 before any 101.
+    async fn full_accept_queue_refuses_with_503() {
+        let (_handler, addr) = node(HandlerConfig::default().with_accept_queue(1)).await;
+        let mut first = rt::connect(&addr).await;
+        rt::write_all(&mut first, GO_DIAL).await;
+        assert_eq!(read_exact(&mut first, SWITCHING.len()).await, SWITCHING);
+        let reply = exchange(&addr, GO_DIAL).await;
+        assert_eq!(reply.status(), 503);
+    }
+}
+
+async_test! {
+    /// Closing answers membership requests that wait for the application and ends the request
+    /// stream.
+    async fn close_answers_waiting_requests() {
+        let (handler, addr) = node(HandlerConfig::default()).await;
+        let requests = handler.requests();
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, b"POST /raft?id=1&address=a HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let request = bounded("request", requests.recv()).await.expect("request");
+        handler.close();
+        let reply = read_reply(&mut raw, false).await;
+        assert_eq!((reply.status(), reply.body.as_str()), (403, "raft transport closed\n"));
+        assert!(!request.respond(Ok(())), "nobody waits for this answer any more");
+        assert!(bounded("end of requests", requests.recv()).await.is_none());
+    }
+}

@@ -1,0 +1,71 @@
+//! The shared suite on tokio.
+
+mod rt {
+    use std::future::Future;
+    use std::time::Duration;
+
+    pub(crate) use rafthttp_tokio::{Handler, Layer, TcpDialer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub(crate) const NAME: &str = "tokio";
+
+    /// A plain socket for crafted bytes.
+    pub(crate) type Raw = TcpStream;
+    pub(crate) type RawListener = TcpListener;
+
+    pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+    impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Io for T {}
+
+    pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(f: F) {
+        tokio::spawn(f);
+    }
+
+    pub(crate) async fn timeout<F: Future>(d: Duration, f: F) -> Option<F::Output> {
+        tokio::time::timeout(d, f).await.ok()
+    }
+
+    /// Serves `handler` on a new loopback listener; returns its address.
+    pub(crate) async fn serve(handler: &Handler) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let handler = handler.clone();
+        tokio::spawn(async move { handler.serve(listener).await });
+        addr
+    }
+
+    pub(crate) async fn raw_listener() -> (RawListener, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        (listener, addr)
+    }
+
+    pub(crate) async fn raw_accept(listener: &RawListener) -> Raw {
+        listener.accept().await.expect("accept").0
+    }
+
+    pub(crate) async fn connect(addr: &str) -> Raw {
+        TcpStream::connect(addr).await.expect("connect")
+    }
+
+    pub(crate) async fn write_all<S: Io>(s: &mut S, bytes: &[u8]) {
+        s.write_all(bytes).await.expect("write");
+        s.flush().await.expect("flush");
+    }
+
+    pub(crate) async fn read_some<S: Io>(s: &mut S, buf: &mut [u8]) -> std::io::Result<usize> {
+        s.read(buf).await
+    }
+}
+
+#[path = "../suite/mod.rs"]
+mod suite;
