@@ -125,7 +125,8 @@ pub struct Transmit {
 enum State {
     Ready,
     InFlight,
-    Backoff(Instant),
+    /// Waiting to retry after a 503; the 503 is the result if the deadline passes first.
+    Backoff(Instant, MembershipError),
     Done(Result<(), MembershipError>),
 }
 
@@ -258,7 +259,7 @@ impl MembershipClient {
                 })
             }
             State::InFlight => Output::Timeout(self.deadline),
-            State::Backoff(at) => Output::Timeout((*at).min(self.deadline)),
+            State::Backoff(at, _) => Output::Timeout((*at).min(self.deadline)),
             State::Done(result) => Output::Done(result.clone()),
         }
     }
@@ -283,10 +284,13 @@ impl MembershipClient {
     /// backoff instant (send again) or the deadline (fail with a timeout, or with the last 503 if
     /// that is all the server said).
     pub fn handle_timeout(&mut self, now: Instant) {
-        match self.state {
+        match &self.state {
             State::Done(_) => {}
+            State::Backoff(_, unavailable) if now >= self.deadline => {
+                self.state = State::Done(Err(unavailable.clone()));
+            }
             _ if now >= self.deadline => self.fail_timeout(),
-            State::Backoff(at) if now >= at => self.state = State::Ready,
+            State::Backoff(at, _) if now >= *at => self.state = State::Ready,
             _ => {}
         }
     }
@@ -309,14 +313,15 @@ impl MembershipClient {
             return self.fail_timeout();
         }
         let status = head.status();
-        let fail = |kind| {
+        let failure = |kind| {
             let body = String::from_utf8_lossy(body.get(..MAX_ERROR_BODY).unwrap_or(body));
-            State::Done(Err(MembershipError::Status {
+            MembershipError::Status {
                 kind,
                 status,
                 body: body.trim().into(),
-            }))
+            }
         };
+        let fail = |kind| State::Done(Err(failure(kind)));
         self.state = match status {
             200 => State::Done(Ok(())),
             307 | 308 => match head.headers().get("location") {
@@ -330,7 +335,7 @@ impl MembershipClient {
                 if at >= self.deadline {
                     fail(self.kind)
                 } else {
-                    State::Backoff(at)
+                    State::Backoff(at, failure(self.kind))
                 }
             }
             _ => fail(self.kind),
