@@ -1,0 +1,85 @@
+//! Raft connections and cluster membership over an application's existing HTTP port, on
+//! async-std.
+//!
+//! **async-std is discontinued upstream** (RUSTSEC-2025-0052 advises moving to smol). This crate
+//! is frozen as a thin shim: async-std runs on the same `async-io` reactor as smol, so every
+//! type here is `rafthttp-smol`'s, with tasks spawned on async-std's executor
+//! ([`AsyncStdRuntime`]). New code should use `rafthttp-smol` directly.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rafthttp_async_std::{Handler, Layer, TcpDialer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! async_std::task::block_on(async {
+//!     let listener = async_std::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?.to_string();
+//!     let handler = Handler::new();
+//!     let server = handler.clone();
+//!     async_std::task::spawn(async move { rafthttp_async_std::serve(&server, listener).await });
+//!     let layer: Layer = Layer::new(&addr, handler, TcpDialer)?;
+//!     let stream = layer.dial("127.0.0.1:9001", Duration::from_secs(1)).await?;
+//!     # drop(stream);
+//!     Ok(())
+//! })
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::io;
+use std::time::Instant;
+
+pub use rafthttp_smol::{
+    ChangeError, ChangeKind, ChangeRequest, DialError, Dialer, HandlerConfig, InputError, Limits,
+    MembershipError, Outcome, RaftPath, Requests, Scheme, Stream, TcpDialer, change_membership,
+    core,
+};
+
+/// async-std's executor, with the async-io timer it shares with smol.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStdRuntime;
+
+impl rafthttp_smol::Runtime for AsyncStdRuntime {
+    type Sleep = rafthttp_smol::Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        rafthttp_smol::Sleep::until(deadline)
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // Dropping the handle detaches the task.
+        drop(async_std::task::spawn(task));
+    }
+}
+
+/// The Raft side of an HTTP server; see [`rafthttp_smol::Handler`].
+pub type Handler = rafthttp_smol::Handler<AsyncStdRuntime>;
+
+/// One node's Raft network endpoint; see [`rafthttp_smol::Layer`].
+pub type Layer<D = TcpDialer> = rafthttp_smol::Layer<D, AsyncStdRuntime>;
+
+/// Serves HTTP for `handler` on an async-std listener (see [`rafthttp_smol::Handler::serve`]).
+///
+/// # Errors
+/// When the listener cannot be moved to the shared reactor registration smol uses.
+pub async fn serve(handler: &Handler, listener: async_std::net::TcpListener) -> io::Result<()> {
+    handler.serve(into_smol(listener)?).await;
+    Ok(())
+}
+
+/// Moves the socket from async-std's reactor registration to smol's (the same reactor).
+#[cfg(unix)]
+fn into_smol(listener: async_std::net::TcpListener) -> io::Result<rafthttp_smol::net::TcpListener> {
+    rafthttp_smol::net::TcpListener::try_from(std::os::fd::OwnedFd::from(listener))
+}
+
+/// Moves the socket from async-std's reactor registration to smol's (the same reactor).
+#[cfg(windows)]
+fn into_smol(listener: async_std::net::TcpListener) -> io::Result<rafthttp_smol::net::TcpListener> {
+    rafthttp_smol::net::TcpListener::try_from(std::os::windows::io::OwnedSocket::from(listener))
+}

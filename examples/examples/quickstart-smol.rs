@@ -1,0 +1,70 @@
+//! Three nodes on loopback, each serving HTTP with a Raft handler (smol). See
+//! `quickstart-tokio.rs` for the story; this is the same on smol.
+
+use std::time::Duration;
+
+use rafthttp_smol::{ChangeError, Handler, Layer, TcpDialer};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::TcpListener;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn start() -> Result<Layer, Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let handler: Handler = Handler::new();
+    let server = handler.clone();
+    smol::spawn(async move { server.serve(listener).await }).detach();
+    Ok(Layer::new(&addr, handler, TcpDialer)?)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_target(false).init();
+    smol::block_on(async {
+        let (node1, node2, node3) = (start().await?, start().await?, start().await?);
+
+        let requests = node1.handler().requests();
+        smol::spawn(async move {
+            while let Some(request) = requests.recv().await {
+                println!(
+                    "node 1 applies: {} {} at {:?}",
+                    request.kind(),
+                    request.id(),
+                    request.address()
+                );
+                request.respond(Ok(()));
+            }
+        })
+        .detach();
+        let requests = node2.handler().requests();
+        let leader = node1.addr().to_owned();
+        smol::spawn(async move {
+            while let Some(request) = requests.recv().await {
+                request.respond(Err(ChangeError::NotLeader {
+                    leader: Some(leader.clone()),
+                }));
+            }
+        })
+        .detach();
+
+        node3.join("3", node2.addr(), TIMEOUT).await?;
+        println!("node 3 joined through node 2 (redirected to node 1)");
+
+        let mut outbound = node3.dial(node1.addr(), TIMEOUT).await?;
+        let mut inbound = node1.accept().await?;
+        outbound.write_all(b"append entries").await?;
+        let mut buf = [0u8; 14];
+        inbound.read_exact(&mut buf).await?;
+        println!(
+            "node 1 received over the upgraded connection: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+
+        node3.leave("3", node2.addr(), TIMEOUT).await?;
+        println!("node 3 left");
+        for node in [&node1, &node2, &node3] {
+            node.close();
+        }
+        Ok(())
+    })
+}
