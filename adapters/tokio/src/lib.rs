@@ -11,6 +11,10 @@
 //! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing tokio's
 //!   `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read first.
 //!
+//! With the `hyper` feature, [`Handler`] is also a `tower::Service`: mount it in axum
+//! (`Router::route_service("/raft", handler)`) or plain hyper (`with_upgrades()`), and the same
+//! routing, status codes and accept queue apply.
+//!
 //! The protocol lives in `rafthttp-core` and the async logic in `rafthttp-driver`; this crate
 //! only wires tokio's sockets and timer to them. HTTP heads go through tokio-util's compat
 //! layer, Raft traffic does not.
@@ -45,6 +49,9 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+#[cfg(feature = "hyper")]
+mod mount;
 
 use std::future::Future;
 use std::io;

@@ -1,0 +1,198 @@
+//! The Handler as a `tower::Service`, to mount in axum or hyper (feature `hyper`).
+//!
+//! Every request the HTTP server hands to the service is treated as a request for the Raft path:
+//! the application's router already chose it (axum's `nest` strips prefixes, so the request path
+//! may not match). Routing, status mapping and accept-slot reservation are the driver's
+//! [`Dispatch`](rafthttp_driver::Dispatch), exactly as for [`Handler::serve`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, LOCATION, UPGRADE};
+use http_body_util::Full;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use rafthttp_driver::core::{Decoded, RequestDecoder, Response};
+use rafthttp_driver::{Dispatch, Prefix, Upgraded};
+use tokio::net::TcpStream;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+use crate::{Handler, Stream, TokioRuntime};
+
+/// Text of the 500 sent when the HTTP server cannot hand over the connection.
+pub(crate) const NO_UPGRADE_TEXT: &str = "raft connections need an HTTP/1.1 connection that can be upgraded (serve with upgrades enabled)";
+
+type BoxFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Infallible>> + Send>>;
+
+/// Mounts in axum (`Router::route_service("/raft", handler)`) and in hyper (through
+/// `hyper_util::service::TowerToHyperService`, on a connection served `with_upgrades()`).
+///
+/// Raft upgrades need HTTP/1.1 and a server that hands over the connection; otherwise the
+/// answer is 500 with a clear message (Go answers 500 too when it cannot hijack).
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use rafthttp_tokio::{Handler, Layer, TcpDialer};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let handler = Handler::new();
+/// let app = Router::new()
+///     .route("/health", get(|| async { "ok" }))
+///     .route_service("/raft", handler.clone());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// tokio::spawn(async move { axum::serve(listener, app).await });
+/// let layer = Layer::new("127.0.0.1:8080", handler, TcpDialer)?;
+/// let inbound = layer.accept().await?;
+/// # Ok(()) }
+/// ```
+impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let handler = self.clone();
+        let head = head_bytes(&request, handler.config().path.path());
+        let can_upgrade = request.version() == http::Version::HTTP_11
+            && request.extensions().get::<OnUpgrade>().is_some();
+        let on_upgrade = can_upgrade.then(|| hyper::upgrade::on(&mut request));
+        Box::pin(async move { Ok(handler.answer(&head, on_upgrade).await) })
+    }
+}
+
+impl Handler {
+    async fn answer(
+        &self,
+        head: &[u8],
+        on_upgrade: Option<OnUpgrade>,
+    ) -> http::Response<Full<Bytes>> {
+        let dispatch = match RequestDecoder::new(self.config().limits).decode(head) {
+            Ok(Decoded::Complete { value, .. }) => self.inner.dispatch(&value),
+            Ok(Decoded::Incomplete) => {
+                Dispatch::Respond(Response::text(400, "incomplete request head"))
+            }
+            Err(error) => Dispatch::Respond(Response::error(&error)),
+        };
+        let response = match dispatch {
+            Dispatch::Upgrade(slot) => {
+                let Some(on_upgrade) = on_upgrade else {
+                    tracing::warn!("raft upgrade refused: the connection cannot be upgraded");
+                    return convert(&Response::text(500, NO_UPGRADE_TEXT));
+                };
+                tokio::spawn(async move {
+                    match on_upgrade.await {
+                        Ok(upgraded) => {
+                            tracing::info!("raft connection established");
+                            let (stream, prefix) = into_stream(upgraded);
+                            let upgraded = Upgraded {
+                                io: stream.compat(),
+                                prefix,
+                            };
+                            slot.fill(&TokioRuntime, upgraded).await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "taking over the upgraded connection failed")
+                        }
+                    }
+                });
+                Response::switching_protocols()
+            }
+            Dispatch::Change(change) => self.inner.change(&TokioRuntime, change).await,
+            Dispatch::Respond(response) => response,
+            Dispatch::NotFound => Response::not_found(),
+        };
+        convert(&response)
+    }
+}
+
+/// The native TCP stream when the server used hyper-util's `TokioIo<TcpStream>` directly (plain
+/// hyper), with the bytes hyper read past the head to replay first; any other IO (axum's
+/// auto-detecting server wraps it privately) stays inside hyper's `Upgraded`, which replays
+/// those bytes itself.
+fn into_stream(upgraded: hyper::upgrade::Upgraded) -> (Stream, Prefix) {
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => (
+            Stream::from(parts.io.into_inner()),
+            Prefix::new(parts.read_buf.to_vec()),
+        ),
+        Err(upgraded) => (Stream::from_io(TokioIo::new(upgraded)), Prefix::default()),
+    }
+}
+
+/// The request head as HTTP/1.1 bytes for the core's decoder, with the Raft path as target (the
+/// server already routed) and the request's query.
+fn head_bytes<B>(request: &http::Request<B>, path: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(request.method().as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(path.as_bytes());
+    if let Some(query) = request.uri().query() {
+        head.push(b'?');
+        head.extend_from_slice(query.as_bytes());
+    }
+    let minor = if request.version() == http::Version::HTTP_10 {
+        b'0'
+    } else {
+        b'1'
+    };
+    head.extend_from_slice(b" HTTP/1.");
+    head.push(minor);
+    head.extend_from_slice(b"\r\n");
+    if !request.headers().contains_key(http::header::HOST) {
+        // HTTP/2 carries the authority in the URI.
+        if let Some(authority) = request.uri().authority() {
+            head.extend_from_slice(b"Host: ");
+            head.extend_from_slice(authority.as_str().as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+    }
+    for (name, value) in request.headers() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+fn convert(response: &Response) -> http::Response<Full<Bytes>> {
+    let mut out = http::Response::new(Full::new(Bytes::copy_from_slice(
+        response.body().as_bytes(),
+    )));
+    *out.status_mut() = http::StatusCode::from_u16(response.status())
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = out.headers_mut();
+    if response.status() == 101 {
+        headers.insert(UPGRADE, HeaderValue::from_static("raft"));
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    }
+    if let Some(location) = response
+        .location()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        headers.insert(LOCATION, location);
+    }
+    if !response.body().is_empty() {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    if response.closes_connection() {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    out
+}

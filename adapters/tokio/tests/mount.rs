@@ -1,0 +1,246 @@
+//! The Handler mounted in axum and called as a tower Service.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use rafthttp_tokio::{ChangeError, Handler, HandlerConfig, Layer, TcpDialer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower_service::Service;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Bounds a wait: a hang is a failure.
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(WAIT, f).await.expect("timed out")
+}
+
+/// Serves `router` with axum on loopback; returns the address.
+async fn serve_axum(router: Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+fn app(handler: &Handler) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route_service("/raft", handler.clone())
+}
+
+/// Sends raw bytes and reads until the peer has sent `until` (or closes).
+async fn raw(addr: &str, request: &[u8], until: &str) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 512];
+    while !String::from_utf8_lossy(&got).contains(until) {
+        let n = within(s.read(&mut chunk)).await.unwrap();
+        assert_ne!(
+            n,
+            0,
+            "EOF before {until:?}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&chunk[..n]);
+    }
+    (s, String::from_utf8_lossy(&got).into_owned())
+}
+
+#[tokio::test]
+async fn dial_and_accept_through_axum() {
+    let handler = Handler::new();
+    let addr = serve_axum(app(&handler)).await;
+    let layer = Layer::new(&addr, handler.clone(), TcpDialer).unwrap();
+
+    let mut dialed = layer.dial(&addr, WAIT).await.unwrap();
+    let mut accepted = within(layer.accept()).await.unwrap();
+    dialed.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    within(accepted.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"hello");
+    accepted.write_all(b"world").await.unwrap();
+    within(dialed.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"world");
+
+    // The rest of the application still works on the same port.
+    let (_s, reply) = raw(&addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", "ok").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[tokio::test]
+async fn plain_hyper_mount_hands_back_the_tcp_stream() {
+    let handler = Handler::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let service = hyper_util::service::TowerToHyperService::new(handler.clone());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let io = hyper_util::rt::TokioIo::new(tcp);
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await;
+    });
+    let request =
+        b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\nfirst";
+    let (mut client, reply) = raw(&addr, request, "\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 101"), "{reply}");
+    let mut accepted = within(handler.accept()).await.unwrap();
+    // hyper's TokioIo<TcpStream> is unwrapped: Raft traffic runs on the plain socket, and the
+    // bytes hyper had read past the head come first.
+    assert!(accepted.tcp().is_some());
+    let mut buf = [0u8; 5];
+    within(accepted.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"first");
+    accepted.write_all(b"reply").await.unwrap();
+    within(client.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"reply");
+}
+
+#[tokio::test]
+async fn go_request_and_pipelined_bytes_through_axum() {
+    let handler = Handler::new();
+    let addr = serve_axum(app(&handler)).await;
+    // Go's exact request (no Connection header), with Raft bytes in the same write.
+    let request = b"GET /raft HTTP/1.1\r\nHost: 127.0.0.1:17100\r\nUser-Agent: Go-http-client/1.1\r\nUpgrade: raft\r\n\r\nping\n";
+    let (mut client, reply) = raw(&addr, request, "\r\n\r\n").await;
+    assert!(
+        reply.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.to_ascii_lowercase().contains("upgrade: raft\r\n"),
+        "{reply}"
+    );
+    let mut accepted = within(handler.accept()).await.unwrap();
+    let mut buf = [0u8; 5];
+    within(accepted.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"ping\n");
+    accepted.write_all(b"pong\n").await.unwrap();
+    within(client.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"pong\n");
+}
+
+#[tokio::test]
+async fn membership_through_axum_with_a_redirect() {
+    // Leader served by axum, follower by the standalone server, redirecting to the leader.
+    let leader =
+        Handler::with_config(HandlerConfig::default().with_timeout(Duration::from_millis(500)));
+    let leader_addr = serve_axum(app(&leader)).await;
+    let follower = Handler::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let follower_addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn({
+        let follower = follower.clone();
+        async move { follower.serve(listener).await }
+    });
+    let requests = follower.requests();
+    let to = leader_addr.clone();
+    tokio::spawn(async move {
+        while let Some(r) = requests.recv().await {
+            r.respond(Err(ChangeError::NotLeader {
+                leader: Some(to.clone()),
+            }));
+        }
+    });
+    let requests = leader.requests();
+    let seen = tokio::spawn(async move {
+        let r = requests.recv().await.unwrap();
+        let seen = (
+            r.kind().to_string(),
+            r.id().to_owned(),
+            r.address().to_owned(),
+        );
+        r.respond(Ok(()));
+        seen
+    });
+    let joiner = Layer::new("127.0.0.1:1", Handler::new(), TcpDialer).unwrap();
+    joiner.join("7", &follower_addr, WAIT).await.unwrap();
+    assert_eq!(
+        seen.await.unwrap(),
+        ("join".to_owned(), "7".to_owned(), "127.0.0.1:1".to_owned())
+    );
+
+    // No consumer any more: the leader answers 403 with the timeout text, through axum.
+    let e = joiner.join("8", &leader_addr, WAIT).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "server join failed: http code 403 'failed to join server 8: timeout waiting for membership change'"
+    );
+    // Status mapping is the same as the standalone server's.
+    let (_s, reply) = raw(
+        &leader_addr,
+        b"GET /raft HTTP/1.1\r\nHost: x\r\n\r\n",
+        "header\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(
+        reply.ends_with("\r\n\r\nmissing or invalid upgrade header\n"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn nested_mount_redirects_with_the_configured_path() {
+    let config = HandlerConfig::default().with_path("/cluster/raft").unwrap();
+    let handler = Handler::with_config(config);
+    let router = Router::new().nest(
+        "/cluster",
+        Router::new().route_service("/raft", handler.clone()),
+    );
+    let addr = serve_axum(router).await;
+    let requests = handler.requests();
+    tokio::spawn(async move {
+        while let Some(r) = requests.recv().await {
+            r.respond(Err(ChangeError::NotLeader {
+                leader: Some("127.0.0.1:9".into()),
+            }));
+        }
+    });
+    let (_s, reply) = raw(
+        &addr,
+        b"POST /cluster/raft?id=1&address=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 308"), "{reply}");
+    assert!(
+        reply.contains("location: http://127.0.0.1:9/cluster/raft?id=1&address=a\r\n"),
+        "{reply}"
+    );
+    // And a Raft connection to the nested path works.
+    let layer = Layer::new(&addr, handler.clone(), TcpDialer).unwrap();
+    let _dialed = layer.dial(&addr, WAIT).await.unwrap();
+    within(layer.accept()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_cannot_upgrade_gets_500_and_frees_the_slot() {
+    // Go test 3: the server cannot hand over the connection (here: a request with no upgrade
+    // support attached, as over HTTP/2 or with upgrades disabled).
+    let mut handler = Handler::with_config(HandlerConfig::default().with_accept_queue(1));
+    let request = http::Request::get("/raft")
+        .header("host", "x")
+        .header("upgrade", "raft")
+        .body(())
+        .unwrap();
+    let response = handler.call(request).await.unwrap();
+    assert_eq!(response.status(), 500);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("upgraded"),
+        "{body:?}"
+    );
+    // The accept slot was not kept: a real upgrade still fits in the queue of one.
+    let addr = serve_axum(app(&handler)).await;
+    let layer = Layer::new(&addr, handler.clone(), TcpDialer).unwrap();
+    let _dialed = layer.dial(&addr, WAIT).await.unwrap();
+    within(layer.accept()).await.unwrap();
+}
