@@ -182,7 +182,22 @@ impl Response {
     }
 
     /// `308 Permanent Redirect` to `location`, empty body (as Go sends it for POST and DELETE).
+    /// Bytes that cannot appear in a header value unescaped (controls, spaces, non-ASCII) are
+    /// percent-encoded, so a location can never inject header lines.
     pub fn redirect(location: String) -> Self {
+        let location = if location.bytes().all(|b| b.is_ascii_graphic()) {
+            location
+        } else {
+            let mut escaped = String::with_capacity(location.len() + 16);
+            for b in location.bytes() {
+                if b.is_ascii_graphic() {
+                    escaped.push(char::from(b));
+                } else {
+                    let _ = write!(escaped, "%{b:02X}");
+                }
+            }
+            escaped
+        };
         Self {
             location: Some(location),
             ..Self::bare(308)
@@ -190,7 +205,13 @@ impl Response {
     }
 
     /// A plain-text response, formatted as Go's `http.Error`: the body is `text` plus a newline.
+    /// A status that cannot carry a body (outside 200..=999, or 204 and 304) becomes 500.
     pub fn text(status: u16, text: impl Into<Cow<'static, str>>) -> Self {
+        let status = if (200..=999).contains(&status) && status != 204 && status != 304 {
+            status
+        } else {
+            500
+        };
         let mut body = text.into();
         body.to_mut().push('\n');
         Self {
@@ -309,5 +330,29 @@ pub fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_locations_cannot_inject_headers() {
+        let mut out = Vec::new();
+        Response::redirect("http://a/raft?x=1\r\nSet-Cookie: y é".into()).encode(false, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 308 Permanent Redirect\r\nLocation: http://a/raft?x=1%0D%0ASet-Cookie:%20y%20%C3%A9\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bodies_only_on_statuses_that_allow_them() {
+        assert_eq!(Response::text(404, "x").status(), 404);
+        for bad in [0, 99, 101, 204, 304, 1000] {
+            assert_eq!(Response::text(bad, "x").status(), 500, "{bad}");
+        }
     }
 }

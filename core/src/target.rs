@@ -34,6 +34,17 @@ impl RaftPath {
         if !path.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
             return Err(fail("must be visible ASCII without '#'"));
         }
+        let reserved = |pair: &str| {
+            let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+            key == "id" || key == "address"
+        };
+        if path
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(reserved))
+        {
+            // The server reads the first `id`: one in the path would shadow the caller's.
+            return Err(fail("its query must not set 'id' or 'address'"));
+        }
         Ok(Self { full: path.into() })
     }
 
@@ -173,6 +184,8 @@ mod tests {
             "raft",
             "/ra ft",
             "/raft\r\n",
+            "/raft?id=7",
+            "/raft?x=1&address",
             "/r#f",
             "//host/raft",
             "/é",

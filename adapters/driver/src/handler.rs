@@ -227,13 +227,17 @@ impl<C> Handler<C> {
         let outcome: Outcome = time::until(rt, deadline, wait)
             .await
             .unwrap_or(Err(ChangeError::Timeout));
+        let (kind, id) = (change.kind, &change.id);
         match &outcome {
             Ok(()) => {
-                tracing::info!(kind = %change.kind, id = %change.id, address = %change.address, "membership change applied")
+                tracing::info!(%kind, %id, address = %change.address, "membership change applied");
             }
-            Err(error) => {
-                tracing::info!(kind = %change.kind, id = %change.id, %error, "membership change not applied")
+            Err(ChangeError::NotLeader {
+                leader: Some(leader),
+            }) => {
+                tracing::info!(%kind, %id, %leader, "membership change redirected to the leader");
             }
+            Err(error) => tracing::info!(%kind, %id, %error, "membership change refused"),
         }
         if outcome == Err(ChangeError::Closed) {
             return Response::closed();
