@@ -155,9 +155,11 @@ async fn exchange<R: Runtime, D: Dialer>(
     conn.flush().await?;
     let mut buf = Vec::new();
     let mut decoder = ResponseDecoder::new(limits);
-    let (consumed, framing) = loop {
+    let (consumed, status, framing) = loop {
         match decoder.decode(&buf) {
-            Ok(Decoded::Complete { value, consumed }) => break (consumed, value.body_framing()),
+            Ok(Decoded::Complete { value, consumed }) => {
+                break (consumed, value.status(), value.body_framing());
+            }
             Ok(Decoded::Incomplete) => read_some(&mut conn, &mut buf).await?,
             Err(error) => {
                 client.handle_malformed(error);
@@ -165,20 +167,24 @@ async fn exchange<R: Runtime, D: Dialer>(
             }
         }
     };
-    // Only failures have a body worth reading, and only its start goes into the message.
+    // Only failures have a body worth reading, and only its start goes into the message. A
+    // success is not held up by a body the server does not finish or close.
     let want = match framing {
+        _ if status == 200 => 0,
         BodyFraming::Empty => 0,
         BodyFraming::Length(n) => usize::try_from(n).unwrap_or(usize::MAX).min(MAX_ERROR_BODY),
         _ => MAX_ERROR_BODY,
     };
-    while buf.len() - consumed < want {
+    // A chunked body ends at its last chunk, even on a connection the server keeps open.
+    let chunked_done = |buf: &[u8]| framing == BodyFraming::Chunked && dechunk(&buf[consumed..]).1;
+    while buf.len() - consumed < want && !chunked_done(&buf) {
         if read_some(&mut conn, &mut buf).await.is_err() {
             break;
         }
     }
     let body_end = buf.len().min(consumed + want);
     let body = match framing {
-        BodyFraming::Chunked => dechunk(&buf[consumed..body_end]),
+        BodyFraming::Chunked => dechunk(&buf[consumed..body_end]).0,
         _ => buf[consumed..body_end].to_vec(),
     };
     // The head is decoded again from the same bytes: it borrows `buf`, which grew above.
@@ -189,19 +195,22 @@ async fn exchange<R: Runtime, D: Dialer>(
 }
 
 /// Best-effort decoding of a (possibly cut) chunked body, for error messages.
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
+///
+/// Returns the data and whether nothing more is worth reading: the last chunk arrived or the
+/// framing is broken.
+fn dechunk(mut data: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
         let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
+            return (out, false);
         };
         let size_text = std::str::from_utf8(&data[..line_end]).unwrap_or("");
         let size_text = size_text.split(';').next().unwrap_or("").trim();
         let Ok(size) = usize::from_str_radix(size_text, 16) else {
-            return out;
+            return (out, true);
         };
         if size == 0 {
-            return out;
+            return (out, true);
         }
         data = &data[line_end + 2..];
         let take = size.min(data.len());
@@ -218,9 +227,10 @@ mod tests {
     fn dechunk_reads_chunks_and_stops_at_the_end_or_a_cut() {
         assert_eq!(
             dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            b"hello world"
+            (b"hello world".to_vec(), true)
         );
-        assert_eq!(dechunk(b"5;x=y\r\nhel"), b"hel");
-        assert_eq!(dechunk(b"zz\r\n"), b"");
+        assert_eq!(dechunk(b"5;x=y\r\nhel"), (b"hel".to_vec(), false));
+        assert_eq!(dechunk(b"5\r\nhello\r\n"), (b"hello".to_vec(), false));
+        assert_eq!(dechunk(b"zz\r\n"), (Vec::new(), true));
     }
 }

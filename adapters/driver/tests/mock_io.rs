@@ -1,0 +1,824 @@
+//! Driver unit tests over scripted IO (STYLE.md section 6): reads that come in tiny pieces with
+//! `Pending` between them, short, zero and failing writes, EOF in awkward places, and timeouts
+//! on a simulated clock. Real sockets cannot produce these cases deterministically; the
+//! integration suite in `tests/` covers the same API over real sockets.
+//!
+//! Every test runs on [`support::Sim`]: its clock jumps to the next timer when all tasks wait, so
+//! a timeout of seconds costs no real time and elapsed times can be asserted exactly.
+
+mod support;
+
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{Either, join, select};
+use futures_util::{AsyncReadExt, StreamExt};
+use rafthttp_driver::core::Change;
+use rafthttp_driver::{
+    ChangeError, ChangeKind, DialError, Handler, HandlerConfig, Limits, MembershipError, Prefixed,
+    RaftPath, Scheme, change_membership, dial,
+};
+
+use support::{Connect, MockConn, MockDialer, MockListener, Read, Sim, Writes, pieces};
+
+/// Our 101, byte for byte.
+const SWITCHING: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\n";
+
+/// An upgrade request as the Go client sends it (no `Connection` header).
+const UPGRADE: &[u8] = b"GET /raft HTTP/1.1\r\nHost: a:1\r\nUpgrade: raft\r\n\r\n";
+
+/// A request for another path, answered 404.
+const ELSEWHERE: &[u8] = b"GET /elsewhere HTTP/1.1\r\nHost: a:1\r\n\r\n";
+
+const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\
+    X-Content-Type-Options: nosniff\r\nContent-Length: 19\r\n\r\n404 page not found\n";
+
+/// Bound of the waits that must not time out; reaching it fails the test (simulated time).
+const WAIT: Duration = Duration::from_secs(3600);
+
+fn peer() -> SocketAddr {
+    SocketAddr::from(([192, 0, 2, 1], 5000))
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// A plain-text response as the handler encodes it.
+fn text_response(status_line: &str, body: &str, close: bool) -> String {
+    format!(
+        "HTTP/1.1 {status_line}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         X-Content-Type-Options: nosniff\r\nContent-Length: {}\r\n{}\r\n{body}",
+        body.len(),
+        if close { "Connection: close\r\n" } else { "" },
+    )
+}
+
+/// `f`, unless `limit` (simulated) passes first.
+async fn within<F: Future>(rt: &Sim, limit: Duration, f: F) -> Option<F::Output> {
+    match select(pin!(f), rt.sleep(limit)).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(((), _)) => None,
+    }
+}
+
+fn handler(config: HandlerConfig) -> Handler<MockConn> {
+    Handler::new(config)
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve_connection
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn head_in_tiny_pieces_with_pending_gets_the_response() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    let request = b"POST /raft?id=7&address=b:2 HTTP/1.1\r\nHost: a:1\r\nContent-Length: 0\r\n\r\n";
+    let conn = MockConn::new("c", pieces(request, 1));
+    let probe = conn.probe();
+    let requests = handler.requests();
+    let ((), seen) = rt.run(join(handler.serve_connection(&rt, conn, peer()), async {
+        let request = requests.recv().await.expect("a request");
+        let seen = (
+            request.kind(),
+            request.id().to_owned(),
+            request.address().to_owned(),
+        );
+        assert!(request.respond(Ok(())));
+        seen
+    }));
+    assert_eq!(seen, (ChangeKind::Join, "7".to_owned(), "b:2".to_owned()));
+    assert_eq!(probe.text(), OK);
+    assert!(probe.dropped(), "EOF after the request ends the connection");
+    assert_eq!(rt.elapsed(), Duration::ZERO, "no timeout was involved");
+}
+
+#[test]
+fn short_and_pending_writes_still_deliver_every_byte() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    let conn = MockConn::new("c", [Read::Data(cat(&[ELSEWHERE, UPGRADE]))])
+        .writes(Writes::Short(3))
+        .pending_writes();
+    let probe = conn.probe();
+    let (accepted, ()) = rt.run(join(
+        within(&rt, WAIT, handler.accept()),
+        handler.serve_connection(&rt, conn, peer()),
+    ));
+    let accepted = accepted.expect("accept in time").expect("accepted");
+    assert_eq!(accepted.io.label(), "c");
+    assert_eq!(probe.written(), cat(&[NOT_FOUND.as_bytes(), SWITCHING]));
+    let expected_calls = NOT_FOUND.len().div_ceil(3) + SWITCHING.len().div_ceil(3);
+    assert_eq!(probe.write_calls(), expected_calls, "three bytes per write");
+}
+
+#[test]
+fn zero_write_drops_the_connection_without_waiting() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    let conn =
+        MockConn::new("c", [Read::Data(ELSEWHERE.to_vec()), Read::Hang]).writes(Writes::Zero);
+    let probe = conn.probe();
+    rt.run(handler.serve_connection(&rt, conn, peer()));
+    assert!(probe.written().is_empty());
+    assert!(probe.dropped());
+    assert_eq!(
+        rt.elapsed(),
+        Duration::ZERO,
+        "a zero write is an error, not a wait"
+    );
+}
+
+#[test]
+fn failed_101_never_reaches_accept_and_frees_its_slot() {
+    // Go 5: writing the 101 fails -> the connection is closed and never reaches accept(). With
+    // one accept slot, a leaked reservation would refuse the next upgrade with 503.
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default().with_accept_queue(1));
+    let broken = MockConn::new("broken", [Read::Data(cat(&[UPGRADE, b"raft"]))])
+        .writes(Writes::FailAfter(10, ErrorKind::BrokenPipe));
+    let broken_probe = broken.probe();
+    // accept() waits while the connection is served, and until long after.
+    let (accepted, ()) = rt.run(join(within(&rt, WAIT, handler.accept()), async {
+        handler.serve_connection(&rt, broken, peer()).await;
+        assert_eq!(rt.elapsed(), Duration::ZERO, "dropped at once");
+        assert!(broken_probe.dropped(), "the connection is closed");
+    }));
+    assert!(accepted.is_none(), "accept() returned {accepted:?}");
+    assert_eq!(broken_probe.written(), &SWITCHING[..10]);
+    assert!(
+        !broken_probe.closed(),
+        "dropped, not closed gracefully after a write error"
+    );
+
+    let good = MockConn::new("good", [Read::Data(UPGRADE.to_vec())]);
+    let good_probe = good.probe();
+    let (accepted, ()) = rt.run(join(
+        within(&rt, WAIT, handler.accept()),
+        handler.serve_connection(&rt, good, peer()),
+    ));
+    let accepted = accepted.expect("accept in time").expect("accepted");
+    assert_eq!(accepted.io.label(), "good");
+    assert_eq!(good_probe.written(), SWITCHING);
+}
+
+#[test]
+fn eof_inside_a_head_closes_without_a_response() {
+    for reads in [
+        vec![Read::Data(b"GET /raft HTTP/1.1\r\nHo".to_vec()), Read::Eof],
+        vec![
+            Read::Data(b"POST /raft?id=1 HTTP/1.1\r\n".to_vec()),
+            Read::Pending,
+            Read::Data(b"Host: a:1\r\n".to_vec()),
+        ],
+        vec![
+            Read::Data(b"GET /raft HTTP/1.1\r\n".to_vec()),
+            Read::Error(ErrorKind::ConnectionReset),
+        ],
+    ] {
+        let rt = Sim::new();
+        let handler = handler(HandlerConfig::default());
+        let conn = MockConn::new("c", reads.clone());
+        let probe = conn.probe();
+        rt.run(handler.serve_connection(&rt, conn, peer()));
+        assert_eq!(probe.text(), "", "{reads:?}");
+        assert!(probe.dropped(), "{reads:?}");
+        assert_eq!(
+            rt.elapsed(),
+            Duration::ZERO,
+            "{reads:?}: ended by EOF, not a timeout"
+        );
+        assert!(handler.requests().try_recv().is_none());
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    let join_request: &[u8] =
+        b"POST /raft?id=1&address=c:3 HTTP/1.1\r\nHost: a:1\r\nContent-Length: 0\r\n\r\n";
+    let conn = MockConn::new("c", [Read::Data(cat(&[join_request, ELSEWHERE]))]);
+    let probe = conn.probe();
+    let requests = handler.requests();
+    rt.run(join(handler.serve_connection(&rt, conn, peer()), async {
+        let request = requests.recv().await.expect("a request");
+        // The application is slow; the 404 behind must still come second.
+        rt.sleep(Duration::from_secs(1)).await;
+        assert!(request.respond(Ok(())));
+    }));
+    assert_eq!(probe.text(), format!("{OK}{NOT_FOUND}"));
+}
+
+#[test]
+fn bytes_behind_the_upgrade_head_come_first() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    let (head, end) = UPGRADE.split_at(UPGRADE.len() - 2);
+    let conn = MockConn::new(
+        "c",
+        [
+            Read::Data(head.to_vec()),
+            Read::Pending,
+            Read::Data(cat(&[end, b"first "])),
+            Read::Data(b"second".to_vec()),
+        ],
+    );
+    let probe = conn.probe();
+    let (accepted, ()) = rt.run(join(
+        within(&rt, WAIT, handler.accept()),
+        handler.serve_connection(&rt, conn, peer()),
+    ));
+    let accepted = accepted.expect("accept in time").expect("accepted");
+    assert_eq!(probe.written(), SWITCHING);
+    assert_eq!(accepted.prefix.remaining(), b"first ");
+    let mut stream = Prefixed::new(accepted.prefix, accepted.io);
+    let mut raft = Vec::new();
+    rt.run(stream.read_to_end(&mut raft)).expect("read");
+    assert_eq!(raft, b"first second");
+}
+
+#[test]
+fn split_body_is_skipped_before_the_next_request() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    // A body that would read as a (malformed) request of its own if it were not skipped.
+    let mut reads = vec![Read::Data(
+        b"POST /elsewhere HTTP/1.1\r\nHost: a:1\r\nContent-Length: 10\r\n\r\nx y".to_vec(),
+    )];
+    reads.extend(pieces(b"\r\n\r\n", 2));
+    reads.push(Read::Pending);
+    reads.push(Read::Data(cat(&[b"zzz", ELSEWHERE])));
+    let conn = MockConn::new("c", reads);
+    let probe = conn.probe();
+    rt.run(handler.serve_connection(&rt, conn, peer()));
+    assert_eq!(probe.text(), format!("{NOT_FOUND}{NOT_FOUND}"));
+}
+
+#[test]
+fn body_over_max_body_gets_413_and_close() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default().with_max_body(8));
+    let conn = MockConn::new(
+        "c",
+        [
+            Read::Data(cat(&[
+                b"POST /raft?id=1 HTTP/1.1\r\nHost: a:1\r\nContent-Length: 9\r\n\r\n123456789",
+                ELSEWHERE,
+            ])),
+            Read::Hang,
+        ],
+    );
+    let probe = conn.probe();
+    rt.run(handler.serve_connection(&rt, conn, peer()));
+    assert_eq!(
+        probe.text(),
+        text_response(
+            "413 Request Entity Too Large",
+            "request body exceeds 8 bytes\n",
+            true
+        )
+    );
+    assert!(probe.closed(), "the connection is closed after the 413");
+    assert_eq!(
+        rt.elapsed(),
+        Duration::ZERO,
+        "closed at once, not at the idle timeout"
+    );
+    assert!(
+        handler.requests().try_recv().is_none(),
+        "the join never reached the application"
+    );
+}
+
+#[test]
+fn idle_connection_is_closed_silently_at_the_idle_timeout() {
+    let idle = Duration::from_secs(30);
+    for (reads, expected) in [
+        (vec![Read::Hang], String::new()),
+        (
+            vec![Read::Data(ELSEWHERE.to_vec()), Read::Hang],
+            NOT_FOUND.to_owned(),
+        ),
+        // A head that never completes is bounded by the same timeout (slowloris).
+        (
+            vec![Read::Data(b"GET /raft HTTP/1.1\r\n".to_vec()), Read::Hang],
+            String::new(),
+        ),
+    ] {
+        let rt = Sim::new();
+        let handler = handler(HandlerConfig::default().with_idle_timeout(idle));
+        let conn = MockConn::new("c", reads.clone());
+        let probe = conn.probe();
+        rt.run(handler.serve_connection(&rt, conn, peer()));
+        assert_eq!(probe.text(), expected, "{reads:?}");
+        assert!(probe.dropped(), "{reads:?}");
+        assert_eq!(rt.elapsed(), idle, "{reads:?}");
+    }
+}
+
+#[test]
+fn serve_spawns_a_task_per_connection_within_max_connections() {
+    let rt = Sim::new();
+    let idle = Duration::from_secs(30);
+    let handler = handler(
+        HandlerConfig::default()
+            .with_max_connections(1)
+            .with_idle_timeout(idle),
+    );
+    let held = MockConn::new("held", [Read::Hang]);
+    let refused = MockConn::new("refused", [Read::Data(ELSEWHERE.to_vec())]);
+    let later = MockConn::new("later", [Read::Data(ELSEWHERE.to_vec())]);
+    let (held_probe, refused_probe, later_probe) = (held.probe(), refused.probe(), later.probe());
+    let listener = MockListener::new(
+        &rt,
+        [
+            (Duration::ZERO, held),
+            (Duration::from_secs(1), refused),
+            // After `held` timed out: its place is free again.
+            (Duration::from_secs(60), later),
+        ],
+    );
+    // Simulated time: the clock only moves when every task waits, so the checks at 2 s see
+    // exactly the state after the first two connections were handled.
+    let (served, ()) = rt.run(join(
+        within(
+            &rt,
+            Duration::from_secs(100),
+            handler.serve(rt.clone(), listener),
+        ),
+        async {
+            rt.sleep(Duration::from_secs(2)).await;
+            assert!(
+                refused_probe.dropped(),
+                "over max_connections: closed at once"
+            );
+            assert!(!held_probe.dropped(), "still served in its own task");
+        },
+    ));
+    assert!(served.is_none(), "serve runs until dropped");
+    assert_eq!(refused_probe.text(), "", "closed without a response");
+    assert!(held_probe.dropped(), "closed at its idle timeout");
+    assert_eq!(held_probe.text(), "");
+    assert_eq!(
+        later_probe.text(),
+        NOT_FOUND,
+        "served once the first one was gone"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// dial
+// ---------------------------------------------------------------------------------------------
+
+fn raft_path() -> RaftPath {
+    RaftPath::new("/raft").expect("path")
+}
+
+fn dial_with(
+    rt: &Sim,
+    dialer: &MockDialer,
+    timeout: Duration,
+) -> Result<rafthttp_driver::Upgraded<MockConn>, DialError> {
+    rt.run(dial(
+        rt,
+        dialer,
+        &raft_path(),
+        "node-2:7000",
+        timeout,
+        Limits::default(),
+    ))
+}
+
+#[test]
+fn dial_sends_exactly_the_upgrade_request() {
+    let rt = Sim::new();
+    let conn = MockConn::new("c", [Read::Data(SWITCHING.to_vec())]);
+    let probe = conn.probe();
+    let dialer = MockDialer::conns([conn]);
+    let path = RaftPath::new("/cluster/raft").expect("path");
+    let upgraded = rt
+        .run(dial(
+            &rt,
+            &dialer,
+            &path,
+            "[::1]:7000",
+            WAIT,
+            Limits::default(),
+        ))
+        .expect("dial");
+    assert_eq!(
+        probe.text(),
+        "GET /cluster/raft HTTP/1.1\r\nHost: [::1]:7000\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\n"
+    );
+    assert_eq!(dialer.authorities(), ["[::1]:7000"]);
+    assert!(upgraded.prefix.is_empty());
+}
+
+#[test]
+fn dial_reads_a_response_head_in_tiny_pieces() {
+    let rt = Sim::new();
+    let conn = MockConn::new("c", pieces(SWITCHING, 1))
+        .writes(Writes::Short(5))
+        .pending_writes();
+    let probe = conn.probe();
+    let dialer = MockDialer::conns([conn]);
+    let upgraded = dial_with(&rt, &dialer, WAIT).expect("dial");
+    assert_eq!(upgraded.io.label(), "c");
+    assert!(upgraded.prefix.is_empty());
+    assert_eq!(
+        probe.text(),
+        "GET /raft HTTP/1.1\r\nHost: node-2:7000\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\n"
+    );
+    assert_eq!(rt.elapsed(), Duration::ZERO);
+}
+
+#[test]
+fn dial_keeps_the_bytes_behind_the_101_exactly() {
+    let rt = Sim::new();
+    let conn = MockConn::new(
+        "c",
+        [
+            Read::Data(cat(&[SWITCHING, b"\x00raft\r\n"])),
+            Read::Data(b"later".to_vec()),
+        ],
+    );
+    let dialer = MockDialer::conns([conn]);
+    let upgraded = dial_with(&rt, &dialer, WAIT).expect("dial");
+    assert_eq!(upgraded.prefix.remaining(), b"\x00raft\r\n");
+    let mut stream = Prefixed::new(upgraded.prefix, upgraded.io);
+    let mut raft = Vec::new();
+    rt.run(stream.read_to_end(&mut raft)).expect("read");
+    assert_eq!(
+        raft, b"\x00raft\r\nlater",
+        "dial read nothing past the first read"
+    );
+}
+
+#[test]
+fn dial_eof_or_read_error_before_the_head_is_a_receive_error() {
+    for reads in [
+        vec![Read::Eof],
+        vec![
+            Read::Data(SWITCHING[..20].to_vec()),
+            Read::Pending,
+            Read::Eof,
+        ],
+        vec![
+            Read::Data(SWITCHING[..20].to_vec()),
+            Read::Error(ErrorKind::ConnectionReset),
+        ],
+    ] {
+        let rt = Sim::new();
+        let dialer = MockDialer::conns([MockConn::new("c", reads.clone())]);
+        let error = dial_with(&rt, &dialer, WAIT).expect_err("no 101");
+        assert!(
+            matches!(error, DialError::Receive(_)),
+            "{reads:?}: {error:?}"
+        );
+        assert!(
+            error.to_string().starts_with("failed to read response: "),
+            "{reads:?}: {error}"
+        );
+    }
+}
+
+#[test]
+fn dial_write_error_is_a_send_error() {
+    for after in [0, 7] {
+        let rt = Sim::new();
+        let conn = MockConn::new("c", [Read::Data(SWITCHING.to_vec())])
+            .writes(Writes::FailAfter(after, ErrorKind::BrokenPipe));
+        let probe = conn.probe();
+        let dialer = MockDialer::conns([conn]);
+        let error = dial_with(&rt, &dialer, WAIT).expect_err("write fails");
+        let DialError::Send(source) = &error else {
+            panic!("after {after}: {error:?}");
+        };
+        assert_eq!(source.kind(), ErrorKind::BrokenPipe);
+        assert!(
+            error
+                .to_string()
+                .starts_with("sending HTTP request failed: "),
+            "{error}"
+        );
+        assert_eq!(probe.written().len(), after);
+    }
+}
+
+#[test]
+fn dial_zero_write_fails_instead_of_hanging() {
+    let rt = Sim::new();
+    let conn = MockConn::new("c", [Read::Hang]).writes(Writes::Zero);
+    let dialer = MockDialer::conns([conn]);
+    let error = dial_with(&rt, &dialer, WAIT).expect_err("zero write");
+    let DialError::Send(source) = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(source.kind(), ErrorKind::WriteZero);
+    assert_eq!(
+        rt.elapsed(),
+        Duration::ZERO,
+        "failed at once, not at the deadline"
+    );
+}
+
+#[test]
+fn dial_timeout_covers_connect_and_handshake() {
+    let timeout = Duration::from_secs(3);
+    // A dialer that never completes; a server that accepts and never answers (Go hangs there).
+    for plan in [
+        Connect::Hang,
+        Connect::Conn(MockConn::new("silent", [Read::Hang])),
+        Connect::Conn(MockConn::new(
+            "slow",
+            [Read::Data(SWITCHING[..30].to_vec()), Read::Hang],
+        )),
+    ] {
+        let what = format!("{plan:?}");
+        let rt = Sim::new();
+        let dialer = MockDialer::new([plan]);
+        let error = dial_with(&rt, &dialer, timeout).expect_err("timeout");
+        assert!(
+            matches!(error, DialError::Timeout(t) if t == timeout),
+            "{what}: {error:?}"
+        );
+        assert!(error.is_timeout());
+        assert_eq!(
+            rt.elapsed(),
+            timeout,
+            "{what}: ends exactly at the deadline"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// change_membership
+// ---------------------------------------------------------------------------------------------
+
+/// A connection that answers `response` (in pieces of 7 bytes) and then closes.
+fn answering(label: &'static str, response: &str) -> MockConn {
+    MockConn::new(label, pieces(response.as_bytes(), 7))
+}
+
+fn change(
+    rt: &Sim,
+    dialer: &MockDialer,
+    kind: ChangeKind,
+    id: &str,
+    address: &str,
+    target: &str,
+) -> Result<(), MembershipError> {
+    rt.run(change_membership(
+        rt,
+        dialer,
+        kind,
+        &raft_path(),
+        id,
+        address,
+        target,
+        WAIT,
+        Limits::default(),
+    ))
+}
+
+#[test]
+fn membership_requests_are_exact_and_percent_encoded() {
+    // The version is the workspace's, shared by core (which writes the User-Agent) and driver.
+    let agent = concat!("rafthttp-rust/", env!("CARGO_PKG_VERSION"));
+    let rt = Sim::new();
+    let join_conn = answering("join", OK);
+    let leave_conn = answering("leave", OK);
+    let (join_probe, leave_probe) = (join_conn.probe(), leave_conn.probe());
+    let dialer = MockDialer::conns([join_conn, leave_conn]);
+    change(
+        &rt,
+        &dialer,
+        ChangeKind::Join,
+        "a b&c",
+        "[fe80::1%eth0]:7000",
+        "t:1",
+    )
+    .expect("join");
+    change(&rt, &dialer, ChangeKind::Leave, "a b&c", "ignored", "t:1").expect("leave");
+    assert_eq!(
+        join_probe.text(),
+        format!(
+            "POST /raft?id=a%20b%26c&address=%5Bfe80::1%25eth0%5D:7000 HTTP/1.1\r\nHost: t:1\r\n\
+             User-Agent: {agent}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    );
+    assert_eq!(
+        leave_probe.text(),
+        format!(
+            "DELETE /raft?id=a%20b%26c HTTP/1.1\r\nHost: t:1\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n"
+        )
+    );
+    assert_eq!(dialer.authorities(), ["t:1", "t:1"]);
+}
+
+#[test]
+fn redirect_sends_the_next_connect_to_the_location() {
+    let rt = Sim::new();
+    let follower = answering(
+        "follower",
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: http://leader:2/raft?id=1&address=me:1\r\n\
+         Content-Length: 0\r\n\r\n",
+    );
+    let leader = answering("leader", OK);
+    let leader_probe = leader.probe();
+    let dialer = MockDialer::conns([follower, leader]);
+    change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "follower:1").expect("join");
+    assert_eq!(dialer.authorities(), ["follower:1", "leader:2"]);
+    assert!(
+        leader_probe
+            .text()
+            .starts_with("POST /raft?id=1&address=me:1 HTTP/1.1\r\nHost: leader:2\r\n"),
+        "{}",
+        leader_probe.text()
+    );
+}
+
+#[test]
+fn unavailable_then_ok_is_retried_after_a_backoff() {
+    let rt = Sim::new();
+    let body = "failed to join server 1: node is not leader, current leader unknown\n";
+    let dialer = MockDialer::conns([
+        answering(
+            "first",
+            &text_response("503 Service Unavailable", body, false),
+        ),
+        answering("second", OK),
+    ]);
+    change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1").expect("join after a retry");
+    assert_eq!(dialer.authorities(), ["t:1", "t:1"]);
+    assert!(rt.elapsed() > Duration::ZERO, "the retry waited");
+    assert!(rt.elapsed() < Duration::from_secs(2), "{:?}", rt.elapsed());
+}
+
+#[test]
+fn chunked_failure_body_is_decoded_into_the_message() {
+    let rt = Sim::new();
+    let dialer = MockDialer::conns([answering(
+        "c",
+        "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n\
+         11;ext=1\r\nfailed to join se\r\nd\r\nrver 1: boom\n\r\n0\r\n\r\n",
+    )]);
+    let error = change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1").expect_err("403");
+    assert_eq!(
+        error.to_string(),
+        "server join failed: http code 403 'failed to join server 1: boom'"
+    );
+}
+
+#[test]
+fn ok_is_not_held_up_by_a_body_on_a_connection_left_open() {
+    // Servers should close (the request says `Connection: close`); one that does not must not
+    // turn an applied change into a timeout.
+    for response in [
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+    ] {
+        let rt = Sim::new();
+        let mut reads = pieces(response.as_bytes(), 7);
+        reads.push(Read::Hang);
+        let dialer = MockDialer::conns([MockConn::new("c", reads)]);
+        let result = change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1");
+        assert!(result.is_ok(), "{response:?}: {result:?}");
+        assert_eq!(rt.elapsed(), Duration::ZERO, "{response:?}");
+    }
+}
+
+#[test]
+fn chunked_failure_on_a_connection_left_open_is_reported_at_its_last_chunk() {
+    let rt = Sim::new();
+    let response =
+        "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nboom\r\n0\r\n\r\n";
+    let mut reads = pieces(response.as_bytes(), 5);
+    reads.push(Read::Hang);
+    let dialer = MockDialer::conns([MockConn::new("c", reads)]);
+    let error = change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1").expect_err("403");
+    assert_eq!(
+        error.to_string(),
+        "server join failed: http code 403 'boom'"
+    );
+    assert_eq!(rt.elapsed(), Duration::ZERO);
+}
+
+#[test]
+fn https_redirect_needs_a_tls_dialer() {
+    let rt = Sim::new();
+    let dialer = MockDialer::conns([answering(
+        "c",
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://leader:2/raft?id=1\r\n\r\n",
+    )]);
+    let error = change(&rt, &dialer, ChangeKind::Leave, "1", "", "follower:1").expect_err("https");
+    let MembershipError::Scheme {
+        kind,
+        url,
+        dialer_scheme,
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        (*kind, url.as_str(), *dialer_scheme),
+        (
+            ChangeKind::Leave,
+            "https://leader:2/raft?id=1",
+            Scheme::Http
+        )
+    );
+    assert_eq!(
+        dialer.authorities(),
+        ["follower:1"],
+        "nothing dialed over the wrong scheme"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChangeRequest and Requests
+// ---------------------------------------------------------------------------------------------
+
+fn join_change(id: &str) -> Change {
+    Change {
+        kind: ChangeKind::Join,
+        id: id.to_owned(),
+        address: format!("{id}:1"),
+        raw_query: format!("id={id}&address={id}:1"),
+    }
+}
+
+#[test]
+fn dropping_a_request_unanswered_answers_403_dropped() {
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    let requests = handler.requests();
+    let (response, ()) = rt.run(join(handler.change(&rt, join_change("5")), async {
+        drop(requests.recv().await.expect("a request"));
+    }));
+    assert_eq!(
+        (response.status(), response.body()),
+        (
+            403,
+            "failed to join server 5: membership request dropped without an answer\n"
+        )
+    );
+    assert_eq!(
+        rt.elapsed(),
+        Duration::ZERO,
+        "answered at the drop, not at the timeout"
+    );
+}
+
+#[test]
+fn requests_skip_abandoned_requests() {
+    let timeout = Duration::from_secs(1);
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default().with_timeout(timeout));
+    let mut requests = handler.requests();
+    let timed_out =
+        |id: &str| format!("failed to join server {id}: timeout waiting for membership change\n");
+
+    // Nobody reads: the request times out while queued, and is never handed out afterwards.
+    let response = rt.run(handler.change(&rt, join_change("1")));
+    assert_eq!(
+        (response.status(), response.body()),
+        (403, timed_out("1").as_str())
+    );
+    assert_eq!(rt.elapsed(), timeout);
+    let (response, taken) = rt.run(join(handler.change(&rt, join_change("2")), async {
+        let request = requests.recv().await.expect("a request");
+        let id = request.id().to_owned();
+        assert!(request.respond(Ok(())));
+        id
+    }));
+    assert_eq!(taken, "2", "recv() skipped the abandoned request");
+    assert_eq!(response.status(), 200);
+
+    let response = rt.run(handler.change(&rt, join_change("3")));
+    assert_eq!(response.body(), timed_out("3"));
+    assert!(
+        requests.try_recv().is_none(),
+        "try_recv() skipped the abandoned request"
+    );
+
+    let response = rt.run(handler.change(&rt, join_change("4")));
+    assert_eq!(response.body(), timed_out("4"));
+    let (response, taken) = rt.run(join(handler.change(&rt, join_change("5")), async {
+        let request = requests.next().await.expect("a request");
+        let id = request.id().to_owned();
+        assert!(request.respond(Err(ChangeError::failed("no"))));
+        id
+    }));
+    assert_eq!(taken, "5", "the Stream skipped the abandoned request");
+    assert_eq!(response.body(), "failed to join server 5: no\n");
+}
