@@ -14,6 +14,7 @@ use rafthttp_core::{
     Change, ChangeError, Decoded, RequestDecoder, RequestError, RequestHead, Response, Route,
     Router,
 };
+use tracing::Instrument;
 
 use crate::prefix::Prefix;
 use crate::request::{ChangeRequest, Outcome, Requests};
@@ -442,7 +443,16 @@ impl<C: Connection> Handler<C> {
     /// Serves one connection: requests are answered in turn (keep-alive), until the client
     /// closes, an error, the idle timeout, the handler's shutdown, or an upgrade, which hands
     /// the connection to the accept queue.
-    pub async fn serve_connection<R: Runtime>(&self, rt: &R, mut conn: C, peer: SocketAddr) {
+    ///
+    /// Its events are recorded in a `raft_http` tracing span carrying the peer address.
+    pub async fn serve_connection<R: Runtime>(&self, rt: &R, conn: C, peer: SocketAddr) {
+        let span = tracing::info_span!("raft_http", %peer);
+        self.serve_connection_inner(rt, conn, peer)
+            .instrument(span)
+            .await;
+    }
+
+    async fn serve_connection_inner<R: Runtime>(&self, rt: &R, mut conn: C, peer: SocketAddr) {
         let config = &self.inner.config;
         let mut buf = Vec::new();
         let mut served = 0u64;
