@@ -121,6 +121,9 @@ async_test! {
         let e = client.leave("3", &closed_addr, WAIT).await.expect_err("refused");
         assert!(matches!(e, MembershipError::Io { .. }), "{e:?}");
         assert!(e.to_string().starts_with(&format!("server leave failed: DELETE \"http://{closed_addr}/raft?id=3\": ")), "{e}");
+        let e = client.join("3", &closed_addr, WAIT).await.expect_err("refused");
+        assert!(matches!(e, MembershipError::Io { .. }), "{e:?}");
+        assert!(e.to_string().starts_with(&format!("server join failed: POST \"http://{closed_addr}/raft?id=3&address={addr}\": ")), "{e}");
 
         let (bad, bad_addr) = node(quick()).await;
         let _bad = consume(&bad, |_| Some(not_leader(Some("::not a host"))));
