@@ -1,0 +1,175 @@
+//! The address book (raft node id -> HTTP address) and the storage that carries it in
+//! snapshots.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use raft::eraftpb::{Entry, Snapshot};
+use raft::storage::MemStorage;
+use raft::{GetEntriesContext, RaftState, Storage};
+
+/// Where each node of the cluster serves HTTP (`host:port`), by raft node id.
+///
+/// It is application state: updated when a conf change is applied (the joiner's address
+/// travels in the `ConfChangeV2` context) and carried in snapshots by [`ClusterStorage`],
+/// because a node that catches up by snapshot never sees the conf change entries. Cheap to
+/// clone; clones share the same book.
+#[derive(Debug, Clone, Default)]
+pub struct AddressBook {
+    inner: Arc<RwLock<BTreeMap<u64, String>>>,
+}
+
+impl AddressBook {
+    /// An empty book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The address of node `id`.
+    pub fn get(&self, id: u64) -> Option<String> {
+        self.read().get(&id).cloned()
+    }
+
+    /// Records the address of node `id`.
+    pub fn insert(&self, id: u64, address: impl Into<String>) {
+        self.write().insert(id, address.into());
+    }
+
+    /// Forgets node `id`.
+    pub fn remove(&self, id: u64) {
+        self.write().remove(&id);
+    }
+
+    /// A copy of every entry.
+    pub fn entries(&self) -> BTreeMap<u64, String> {
+        self.read().clone()
+    }
+
+    /// Replaces every entry (when a snapshot is applied).
+    pub fn replace(&self, entries: BTreeMap<u64, String>) {
+        *self.write() = entries;
+    }
+
+    /// The book as snapshot data: one `id address` line per node.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = String::new();
+        for (id, address) in self.read().iter() {
+            out.push_str(&format!("{id} {address}\n"));
+        }
+        out.into_bytes()
+    }
+
+    /// Parses snapshot data written by [`encode`](Self::encode). Lines that do not parse
+    /// are skipped.
+    pub fn decode(data: &[u8]) -> BTreeMap<u64, String> {
+        String::from_utf8_lossy(data)
+            .lines()
+            .filter_map(|line| {
+                let (id, address) = line.split_once(' ')?;
+                Some((id.parse().ok()?, address.to_owned()))
+            })
+            .collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u64, String>> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<u64, String>> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// raft's [`MemStorage`] whose snapshots carry the [`AddressBook`] as their data.
+#[derive(Clone, Default)]
+pub struct ClusterStorage {
+    mem: MemStorage,
+    book: AddressBook,
+}
+
+impl std::fmt::Debug for ClusterStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterStorage")
+            .field("book", &self.book)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterStorage {
+    /// Storage over `mem`, snapshotting `book`.
+    pub fn new(mem: MemStorage, book: AddressBook) -> Self {
+        Self { mem, book }
+    }
+
+    /// The log storage.
+    pub fn mem(&self) -> &MemStorage {
+        &self.mem
+    }
+
+    /// The address book.
+    pub fn book(&self) -> &AddressBook {
+        &self.book
+    }
+}
+
+impl Storage for ClusterStorage {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.mem.term(idx)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+
+    /// The log storage's snapshot, with the address book as data. The book may be ahead of
+    /// the snapshot's index (it is read now); that is harmless, since replaying the conf
+    /// changes after the index sets the same entries again.
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        let mut snapshot = self.mem.snapshot(request_index, to)?;
+        snapshot.data = self.book.encode().into();
+        Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn book_round_trips_through_snapshot_data() {
+        let book = AddressBook::new();
+        book.insert(1, "127.0.0.1:8001");
+        book.insert(20, "[::1]:8020");
+        let decoded = AddressBook::decode(&book.encode());
+        assert_eq!(decoded, book.entries());
+        assert!(AddressBook::decode(b"garbage\nx y\n").is_empty());
+    }
+
+    #[test]
+    fn snapshot_carries_the_book() {
+        let book = AddressBook::new();
+        book.insert(1, "127.0.0.1:8001");
+        let storage = ClusterStorage::new(MemStorage::new_with_conf_state((vec![1], vec![])), book);
+        let snapshot = storage.snapshot(0, 2).unwrap();
+        assert_eq!(AddressBook::decode(&snapshot.data)[&1], "127.0.0.1:8001");
+        assert_eq!(snapshot.get_metadata().get_conf_state().voters, vec![1]);
+    }
+}

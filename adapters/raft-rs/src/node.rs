@@ -1,0 +1,589 @@
+//! The async shell around a [`Replica`], written once for every runtime.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use raft::eraftpb::{Message, MessageType};
+use rafthttp_driver::{ChangeRequest, Requests, Runtime};
+
+use crate::framing::{DEFAULT_MAX_FRAME, Decoded, FrameDecoder, encode_frame};
+use crate::net::Network;
+use crate::replica::{RaftTiming, Replica};
+
+/// How a [`Node`] runs. Build it with [`Default`] and the setters.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// Interval of raft's logical clock (default 100 ms).
+    pub tick: Duration,
+    /// Election and heartbeat timing, in ticks.
+    pub timing: RaftTiming,
+    /// Largest frame sent or accepted (default 64 MiB; a snapshot travels in one frame).
+    pub max_frame: usize,
+    /// Time allowed to dial a peer (default 1 s).
+    pub dial_timeout: Duration,
+    /// Frames waiting to be written to one peer at most; more are dropped and raft resends
+    /// (default 1024).
+    pub peer_queue: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(100),
+            timing: RaftTiming::default(),
+            max_frame: DEFAULT_MAX_FRAME,
+            dial_timeout: Duration::from_secs(1),
+            peer_queue: 1024,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Sets the tick interval.
+    #[must_use]
+    pub fn with_tick(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
+
+    /// Sets the frame-size limit.
+    #[must_use]
+    pub fn with_max_frame(mut self, max: usize) -> Self {
+        self.max_frame = max;
+        self
+    }
+
+    /// Sets the dial timeout.
+    #[must_use]
+    pub fn with_dial_timeout(mut self, timeout: Duration) -> Self {
+        self.dial_timeout = timeout;
+        self
+    }
+}
+
+/// A frame queued for a peer.
+struct Outgoing {
+    frame: Vec<u8>,
+    snapshot: bool,
+}
+
+struct Shared<R, N> {
+    rt: R,
+    net: N,
+    config: NodeConfig,
+    replica: Mutex<Replica<ChangeRequest>>,
+    /// One writer task per peer, fed through a bounded queue.
+    peers: Mutex<HashMap<u64, async_channel::Sender<Outgoing>>>,
+    /// Addresses learned from the hello frame of inbound connections, for peers the address
+    /// book does not know yet (a joiner must answer the leader before its snapshot arrives).
+    routes: Mutex<HashMap<u64, String>>,
+    accepted: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// A raft node served over rafthttp: the async shell around a [`Replica`].
+///
+/// It runs four kinds of tasks on the runtime `R`: a tick loop, an accept loop with one
+/// reader per inbound connection (frames are stepped into raft), a loop answering the
+/// handler's membership requests with the [`Applier`](crate::Applier), and one writer per
+/// peer, which dials lazily (one outbound connection per peer, dialed again after an error)
+/// and reports unreachable peers to raft.
+///
+/// Each outbound connection starts with a hello frame: an `eraftpb::Message` of type
+/// `MsgUnreachable` (a local type raft never sends over the network) whose `from` is the
+/// dialer's id and whose `context` is its HTTP address. A node that was just added learns
+/// from it where to answer the leader before the snapshot bringing the address book arrives.
+///
+/// Cheap to clone; [`close`](Self::close) stops everything.
+pub struct Node<R, N> {
+    shared: Arc<Shared<R, N>>,
+}
+
+impl<R, N> Clone for Node<R, N> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<R, N: Network> std::fmt::Debug for Node<R, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `try_lock`: printing a node from inside `with_replica` must not deadlock.
+        let mut d = f.debug_struct("Node");
+        d.field("addr", &self.shared.net.addr());
+        if let Ok(replica) = self.shared.replica.try_lock() {
+            d.field("replica", &*replica);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl<R, N> Shared<R, N> {
+    fn replica(&self) -> MutexGuard<'_, Replica<ChangeRequest>> {
+        self.replica.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn peers(&self) -> MutexGuard<'_, HashMap<u64, async_channel::Sender<Outgoing>>> {
+        self.peers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn routes(&self) -> MutexGuard<'_, HashMap<u64, String>> {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl<R: Runtime, N: Network> Node<R, N> {
+    /// Starts the first node of a new cluster (the only voter, leader at once), serving
+    /// `requests` (the handler's membership requests) and Raft connections through `net`.
+    ///
+    /// # Errors
+    /// When raft refuses the configuration (`id` 0).
+    pub fn bootstrap(
+        rt: R,
+        net: N,
+        requests: Requests,
+        id: u64,
+        config: NodeConfig,
+    ) -> raft::Result<Self> {
+        let replica = Replica::bootstrap(id, net.addr(), config.timing)?;
+        Ok(Self::start(rt, net, requests, replica, config))
+    }
+
+    /// Starts a node that is in no configuration yet; ask the cluster to add it with
+    /// [`Network::join`].
+    ///
+    /// # Errors
+    /// When raft refuses the configuration (`id` 0).
+    pub fn joining(
+        rt: R,
+        net: N,
+        requests: Requests,
+        id: u64,
+        config: NodeConfig,
+    ) -> raft::Result<Self> {
+        let replica = Replica::joining(id, config.timing)?;
+        Ok(Self::start(rt, net, requests, replica, config))
+    }
+
+    fn start(
+        rt: R,
+        net: N,
+        requests: Requests,
+        replica: Replica<ChangeRequest>,
+        config: NodeConfig,
+    ) -> Self {
+        let node = Self {
+            shared: Arc::new(Shared {
+                rt: rt.clone(),
+                net,
+                config,
+                replica: Mutex::new(replica),
+                peers: Mutex::new(HashMap::new()),
+                routes: Mutex::new(HashMap::new()),
+                accepted: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+            }),
+        };
+        rt.spawn(node.clone().tick_loop());
+        rt.spawn(node.clone().accept_loop());
+        rt.spawn(node.clone().request_loop(requests));
+        node.with_replica(|_| ());
+        node
+    }
+
+    /// This node's raft id.
+    pub fn id(&self) -> u64 {
+        self.shared.replica().id()
+    }
+
+    /// The network endpoint.
+    pub fn net(&self) -> &N {
+        &self.shared.net
+    }
+
+    /// Runs `f` on the replica (under its lock: keep it short), then sends what it produced.
+    pub fn with_replica<T>(&self, f: impl FnOnce(&mut Replica<ChangeRequest>) -> T) -> T {
+        let (value, messages) = {
+            let mut replica = self.shared.replica();
+            let value = f(&mut replica);
+            (value, replica.process())
+        };
+        self.send(messages);
+        value
+    }
+
+    /// The voters of this node's configuration, sorted.
+    pub fn voters(&self) -> Vec<u64> {
+        self.shared.replica().voters()
+    }
+
+    /// The leader's HTTP address, if this node knows it.
+    pub fn leader_address(&self) -> Option<String> {
+        self.shared.replica().leader_address()
+    }
+
+    /// A copy of the address book.
+    pub fn address_book(&self) -> BTreeMap<u64, String> {
+        self.shared.replica().book().entries()
+    }
+
+    /// Inbound Raft connections accepted so far.
+    pub fn accepted_connections(&self) -> u64 {
+        self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// What the membership applier answered so far.
+    pub fn applier_stats(&self) -> crate::ApplierStats {
+        self.shared.replica().applier_stats()
+    }
+
+    /// Waits until `condition` holds on the replica, checking once per tick, for at most
+    /// `timeout`. Returns whether it held.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut condition: impl FnMut(&Replica<ChangeRequest>) -> bool,
+    ) -> bool {
+        let rt = &self.shared.rt;
+        let deadline = rt.now() + timeout;
+        loop {
+            if condition(&self.shared.replica()) {
+                return true;
+            }
+            let now = rt.now();
+            if now >= deadline || self.shared.is_closed() {
+                return false;
+            }
+            rt.sleep_until((now + self.shared.config.tick).min(deadline))
+                .await;
+        }
+    }
+
+    /// Stops the node: the tick loop ends, writers drop their connections, the endpoint is
+    /// closed (so the accept loop, the readers and the request loop end). Idempotent.
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.peers().clear();
+        self.shared.net.close();
+    }
+
+    async fn tick_loop(self) {
+        let rt = self.shared.rt.clone();
+        let tick = self.shared.config.tick;
+        let mut next = rt.now() + tick;
+        while !self.shared.is_closed() {
+            rt.sleep_until(next).await;
+            next = (next + tick).max(rt.now());
+            self.with_replica(Replica::tick);
+        }
+    }
+
+    async fn accept_loop(self) {
+        loop {
+            let stream = match self.shared.net.accept().await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::debug!(%e, "accept loop ends");
+                    return;
+                }
+            };
+            self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+            self.shared.rt.spawn(self.clone().read_loop(stream));
+        }
+    }
+
+    async fn request_loop(self, requests: Requests) {
+        while let Some(request) = requests.recv().await {
+            if self.shared.is_closed() {
+                return;
+            }
+            self.with_replica(|replica| replica.submit(request));
+        }
+    }
+
+    async fn read_loop(self, stream: N::Stream) {
+        let mut reader = FrameReader::new(stream, self.shared.config.max_frame);
+        loop {
+            let message = match reader.next().await {
+                Ok(Some(message)) => message,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(%e, "raft connection dropped");
+                    return;
+                }
+            };
+            if self.shared.is_closed() {
+                return;
+            }
+            if message.get_msg_type() == MessageType::MsgUnreachable {
+                // The hello frame.
+                let address = String::from_utf8_lossy(&message.context).into_owned();
+                if message.from != 0 && !address.is_empty() {
+                    self.shared.routes().insert(message.from, address);
+                }
+                continue;
+            }
+            self.with_replica(|replica| {
+                if let Err(e) = replica.step(message) {
+                    tracing::debug!(%e, "raft refused a message");
+                }
+            });
+        }
+    }
+
+    fn address_of(&self, id: u64) -> Option<String> {
+        let book = self.shared.replica().book().get(id);
+        book.or_else(|| self.shared.routes().get(&id).cloned())
+    }
+
+    fn send(&self, messages: Vec<Message>) {
+        if messages.is_empty() || self.shared.is_closed() {
+            return;
+        }
+        let mut failed_snapshots = Vec::new();
+        for message in messages {
+            let to = message.to;
+            let snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
+            let mut frame = Vec::new();
+            if let Err(e) = encode_frame(&message, self.shared.config.max_frame, &mut frame) {
+                tracing::warn!(%e, to, "raft message not sent");
+                if snapshot {
+                    failed_snapshots.push(to);
+                }
+                continue;
+            }
+            let outgoing = Outgoing { frame, snapshot };
+            let Some(queue) = self.queue(to) else {
+                tracing::debug!(to, "no address for peer yet: message dropped");
+                continue;
+            };
+            if queue.try_send(outgoing).is_err() {
+                tracing::debug!(to, "peer queue full: message dropped");
+            }
+        }
+        if !failed_snapshots.is_empty() {
+            // Raft waits for a snapshot's fate before it probes the peer again.
+            self.with_replica(|replica| {
+                for to in failed_snapshots {
+                    replica.report_snapshot(to, false);
+                }
+            });
+        }
+    }
+
+    fn queue(&self, to: u64) -> Option<async_channel::Sender<Outgoing>> {
+        if let Some(queue) = self.shared.peers().get(&to).filter(|q| !q.is_closed()) {
+            return Some(queue.clone());
+        }
+        let address = self.address_of(to)?;
+        let (tx, rx) = async_channel::bounded(self.shared.config.peer_queue.max(1));
+        let mut peers = self.shared.peers();
+        if self.shared.is_closed() {
+            return None;
+        }
+        if let Some(queue) = peers.get(&to).filter(|q| !q.is_closed()) {
+            return Some(queue.clone());
+        }
+        peers.insert(to, tx.clone());
+        drop(peers);
+        self.shared
+            .rt
+            .spawn(self.clone().write_loop(to, address, rx));
+        Some(tx)
+    }
+
+    async fn write_loop(self, to: u64, address: String, rx: async_channel::Receiver<Outgoing>) {
+        let mut stream: Option<N::Stream> = None;
+        let mut batch = Vec::new();
+        while let Ok(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < 64 {
+                match rx.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            if self.shared.is_closed() {
+                return;
+            }
+            let result = match stream.as_mut() {
+                Some(s) => write_batch(s, &batch).await,
+                None => match self.connect(to, &address).await {
+                    Ok(mut s) => {
+                        let result = write_batch(&mut s, &batch).await;
+                        stream = Some(s);
+                        result
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            let delivered = result.is_ok();
+            if let Err(e) = result {
+                tracing::debug!(%e, to, %address, "raft peer unreachable");
+                stream = None;
+            }
+            let snapshots = batch.iter().any(|o| o.snapshot);
+            batch.clear();
+            self.with_replica(|replica| {
+                if !delivered {
+                    replica.report_unreachable(to);
+                }
+                if snapshots {
+                    replica.report_snapshot(to, delivered);
+                }
+            });
+        }
+    }
+
+    async fn connect(&self, to: u64, address: &str) -> io::Result<N::Stream> {
+        let mut stream = self
+            .shared
+            .net
+            .dial(address, self.shared.config.dial_timeout)
+            .await?;
+        let mut hello = Message::default();
+        hello.set_msg_type(MessageType::MsgUnreachable);
+        hello.from = self.id();
+        hello.to = to;
+        hello.context = self.shared.net.addr().as_bytes().to_vec().into();
+        let mut frame = Vec::new();
+        encode_frame(&hello, self.shared.config.max_frame, &mut frame).map_err(io::Error::other)?;
+        stream.write_all(&frame).await?;
+        Ok(stream)
+    }
+}
+
+async fn write_batch<S: AsyncWrite + Unpin>(stream: &mut S, batch: &[Outgoing]) -> io::Result<()> {
+    for outgoing in batch {
+        stream.write_all(&outgoing.frame).await?;
+    }
+    stream.flush().await
+}
+
+/// Reads frames from a futures-io stream with a [`FrameDecoder`].
+#[derive(Debug)]
+struct FrameReader<S> {
+    io: S,
+    buf: Vec<u8>,
+    decoder: FrameDecoder,
+}
+
+impl<S: AsyncRead + Unpin> FrameReader<S> {
+    fn new(io: S, max: usize) -> Self {
+        Self {
+            io,
+            buf: Vec::new(),
+            decoder: FrameDecoder::new(max),
+        }
+    }
+
+    /// The next message; `None` at a clean end of stream.
+    async fn next(&mut self) -> io::Result<Option<Message>> {
+        loop {
+            let needed = match self.decoder.decode(&self.buf) {
+                Ok(Decoded::Frame { message, consumed }) => {
+                    self.buf.drain(..consumed);
+                    return Ok(Some(*message));
+                }
+                Ok(Decoded::NeedMore { needed }) => needed,
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            };
+            let start = self.buf.len();
+            let chunk = needed.clamp(16 * 1024, 1024 * 1024);
+            self.buf.resize(start + chunk, 0);
+            let n = self.io.read(&mut self.buf[start..]).await;
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Err(e);
+                }
+            };
+            self.buf.truncate(start + n);
+            if n == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+        }
+    }
+}
+
+/// The time left until `deadline` on `rt`'s clock (zero once it has passed).
+pub(crate) fn remaining<R: Runtime>(rt: &R, deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(rt.now())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::io::Cursor;
+
+    use super::*;
+
+    fn message(index: u64) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(MessageType::MsgHeartbeat);
+        m.index = index;
+        m
+    }
+
+    /// A reader that returns at most `chunk` bytes per read.
+    struct Trickle {
+        inner: Cursor<Vec<u8>>,
+        chunk: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let n = buf.len().min(self.chunk);
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn frame_reader_reassembles_frames_and_sees_the_end() {
+        let mut bytes = Vec::new();
+        for i in 0..3 {
+            encode_frame(&message(i), DEFAULT_MAX_FRAME, &mut bytes).unwrap();
+        }
+        smol::block_on(async {
+            for chunk in [1, 3, 1024] {
+                let io = Trickle {
+                    inner: Cursor::new(bytes.clone()),
+                    chunk,
+                };
+                let mut reader = FrameReader::new(io, DEFAULT_MAX_FRAME);
+                for i in 0..3 {
+                    assert_eq!(reader.next().await.unwrap(), Some(message(i)));
+                }
+                assert_eq!(reader.next().await.unwrap(), None);
+            }
+            // A stream cut inside a frame is an error, and so is an over-limit frame.
+            let mut reader = FrameReader::new(Cursor::new(bytes[..bytes.len() - 1].to_vec()), 64);
+            reader.next().await.unwrap();
+            reader.next().await.unwrap();
+            let err = reader.next().await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+            let mut reader = FrameReader::new(Cursor::new(bytes.clone()), 1);
+            let err = reader.next().await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        });
+    }
+}

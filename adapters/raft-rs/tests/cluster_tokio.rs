@@ -1,0 +1,31 @@
+//! The three-node scenario on tokio (its streams go through tokio-util's compat wrapper).
+
+use std::time::Duration;
+
+use rafthttp_raft::NodeConfig;
+use rafthttp_raft::scenario::three_nodes;
+use rafthttp_tokio::{Handler, Layer, Requests, TcpDialer, TokioRuntime};
+use tokio::net::TcpListener;
+
+async fn endpoint() -> (Layer, Requests) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handler = Handler::new();
+    let server = handler.clone();
+    tokio::spawn(async move { server.serve(listener).await });
+    let requests = handler.requests();
+    (Layer::new(&addr, handler, TcpDialer).unwrap(), requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_tokio() {
+    let endpoints = [endpoint().await, endpoint().await, endpoint().await];
+    let config = NodeConfig::default().with_tick(Duration::from_millis(50));
+    let report = three_nodes(TokioRuntime, endpoints, config, Duration::from_secs(8))
+        .await
+        .unwrap();
+    assert_eq!(report.voters, [1, 2]);
+    assert_eq!(report.peers, 1);
+    assert!(report.accepted_connections > 0, "{report:?}");
+    assert_eq!(report.redirected_by_node2, 2, "{report:?}");
+}

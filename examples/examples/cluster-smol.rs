@@ -1,0 +1,58 @@
+//! A real three-node Raft cluster (tikv's `raft` crate) over rafthttp on smol, on loopback.
+//! See `cluster-tokio.rs` for the story; the node logic and the scenario live in
+//! `rafthttp-raft`, this file only starts three HTTP servers on smol.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rafthttp_raft::NodeConfig;
+use rafthttp_raft::scenario::three_nodes;
+use rafthttp_smol::{Handler, Layer, Requests, SmolRuntime, TcpDialer};
+use smol::net::TcpListener;
+
+/// A node's HTTP server on a free loopback port, its layer and its membership requests.
+async fn endpoint() -> Result<(Layer, Requests), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let handler: Handler = Handler::new();
+    let server = handler.clone();
+    smol::spawn(async move { server.serve(listener).await }).detach();
+    let requests = handler.requests();
+    Ok((Layer::new(&addr, handler, TcpDialer)?, requests))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    smol::block_on(async {
+        let endpoints = match (endpoint().await, endpoint().await, endpoint().await) {
+            (Ok(a), Ok(b), Ok(c)) => [a, b, c],
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                eprintln!("cannot start the HTTP servers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let scenario = three_nodes(
+            SmolRuntime,
+            endpoints,
+            NodeConfig::default(),
+            Duration::from_secs(20),
+        );
+        match scenario.await {
+            Ok(report) => {
+                println!(
+                    "has logged connections: {}",
+                    report.accepted_connections > 0
+                );
+                println!("peers: {}", report.peers);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("the cluster did not converge: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
