@@ -184,6 +184,8 @@ struct HeadScanner {
     scanned: usize,
     /// Whether the empty lines a request may start with have been skipped.
     past_leading: bool,
+    /// The first byte after them and its offset, once it has arrived.
+    first: Option<(usize, u8)>,
 }
 
 enum Scan {
@@ -199,6 +201,7 @@ impl HeadScanner {
             limits,
             scanned: 0,
             past_leading: false,
+            first: None,
         }
     }
 
@@ -211,6 +214,7 @@ impl HeadScanner {
                 i += 1;
             }
             self.past_leading = i < buf.len();
+            self.first = buf.get(i).map(|&b| (i, b));
         }
         while let Some(&b) = buf.get(i) {
             if b == b'\n' {
@@ -312,6 +316,11 @@ impl<'b> RequestHead<'b> {
     }
 }
 
+/// Whether `b` may appear in a token such as a method (RFC 9110 section 5.6.2).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// Strips `scheme://authority` from an absolute-form target.
 fn origin_form(target: &str) -> &str {
     let rest = target
@@ -364,7 +373,23 @@ impl RequestDecoder {
         buf: &'b [u8],
     ) -> Result<Decoded<RequestHead<'b>>, RequestError> {
         let limits = self.scanner.limits;
-        let end = match self.scanner.scan(buf) {
+        let scan = self.scanner.scan(buf);
+        // A request line starts with a method token. Anything else (a TLS handshake sent to a
+        // plain HTTP port, say) is refused as soon as its first byte arrives, not at the
+        // limit or the timeout: the peer is then not left waiting for an answer. (Within the
+        // limit only, so that the outcome does not depend on how the input was split.)
+        match self.scanner.first {
+            Some((at, b)) if at < limits.max_head_bytes && !is_token_byte(b) => {
+                let reason = if b == 0x16 {
+                    "a TLS handshake on a plain HTTP connection"
+                } else {
+                    "the request line does not start with a method"
+                };
+                return Err(RequestError::Malformed { reason });
+            }
+            _ => {}
+        }
+        let end = match scan {
             Scan::End(end) => end,
             Scan::Incomplete => return Ok(Decoded::Incomplete),
             Scan::TooLarge => {

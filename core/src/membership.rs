@@ -231,6 +231,14 @@ impl MembershipClient {
         self
     }
 
+    /// Sets the scheme of the first request (default `http`; `https` for a client that dials
+    /// TLS). Redirects may change it.
+    #[must_use]
+    pub fn with_scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
     /// Join or leave.
     pub fn kind(&self) -> ChangeKind {
         self.kind
@@ -454,6 +462,19 @@ mod tests {
         ] {
             assert_eq!(r(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn first_request_uses_the_given_scheme() {
+        let path = RaftPath::default();
+        let client =
+            MembershipClient::new(ChangeKind::Leave, &path, "1", "", "a:1", Instant::now());
+        let mut client = client.expect("client").with_scheme(Scheme::Https);
+        assert_eq!(client.url(), "https://a:1/raft?id=1");
+        let Output::Transmit(transmit) = client.poll_output() else {
+            panic!("expected a transmit");
+        };
+        assert_eq!(transmit.scheme, Scheme::Https);
     }
 
     #[test]

@@ -169,6 +169,28 @@ pub fn check_authority(authority: &str) -> Result<(), InputError> {
     Ok(())
 }
 
+/// The host of a `host[:port]` authority, without the brackets of an IPv6 address: the name
+/// a TLS client checks the server's certificate against.
+///
+/// ```
+/// use rafthttp_core::authority_host;
+///
+/// assert_eq!(authority_host("node1.example:8443"), Ok("node1.example"));
+/// assert_eq!(authority_host("[::1]:8443"), Ok("::1"));
+/// ```
+///
+/// # Errors
+/// [`InputError::Authority`] when [`check_authority`] refuses it.
+pub fn authority_host(authority: &str) -> Result<&str, InputError> {
+    check_authority(authority)?;
+    Ok(match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(host, _)| host),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +244,14 @@ mod tests {
         ] {
             assert!(check_authority(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn authority_hosts() {
+        assert_eq!(authority_host("127.0.0.1:8080"), Ok("127.0.0.1"));
+        assert_eq!(authority_host("localhost"), Ok("localhost"));
+        assert_eq!(authority_host("[::1]"), Ok("::1"));
+        assert_eq!(authority_host("[fe80::1]:80"), Ok("fe80::1"));
+        assert!(authority_host("ho st:1").is_err());
     }
 }

@@ -1136,3 +1136,30 @@ fn handshake_response_limits() {
         }))
     );
 }
+
+#[test]
+fn request_not_starting_with_a_method_is_refused_at_its_first_byte() {
+    // The start of a TLS ClientHello: no end of head would ever come.
+    let hello = [
+        0x16, 0x03, 0x01, 0x00, 0xf4, 0x01, 0x00, 0x00, 0xf0, 0x03, 0x03,
+    ];
+    let e = request_error_triad(&hello, Limits::default(), |e| {
+        matches!(e, RequestError::Malformed { .. })
+    });
+    assert_eq!(
+        e.to_string(),
+        "malformed request: a TLS handshake on a plain HTTP connection"
+    );
+    assert_eq!(
+        RequestDecoder::new(Limits::default()).decode(&hello[..1]),
+        Err(e)
+    );
+
+    let e = request_error_triad(b"\r\n\x00GET / HTTP/1.1\r\n\r\n", Limits::default(), |e| {
+        matches!(e, RequestError::Malformed { .. })
+    });
+    assert_eq!(
+        e.to_string(),
+        "malformed request: the request line does not start with a method"
+    );
+}
