@@ -11,6 +11,7 @@ use super::rt;
 mod handler;
 mod layer;
 mod membership;
+mod tls;
 
 /// Upper bound of any single wait in the suite; reaching it is a failure, not a pass.
 const WAIT: Duration = Duration::from_secs(10);

@@ -6,7 +6,7 @@ mod rt {
 
     use async_std::io::{ReadExt, WriteExt};
     use async_std::net::{TcpListener, TcpStream};
-    pub(crate) use rafthttp_async_std::{Handler, Layer, TcpDialer};
+    pub(crate) use rafthttp_async_std::{Dialer, Handler, Layer, TcpDialer, TlsDialer};
 
     pub(crate) const NAME: &str = "async-std";
 
@@ -36,6 +36,26 @@ mod rt {
         let handler = handler.clone();
         spawn(async move {
             rafthttp_async_std::serve(&handler, listener)
+                .await
+                .expect("serve");
+        });
+        addr
+    }
+
+    /// A layer dialing TLS.
+    pub(crate) type TlsLayer = Layer<TlsDialer>;
+
+    /// Serves `handler` over TLS with `config` on a new loopback listener; returns its address.
+    pub(crate) async fn serve_tls(
+        handler: &Handler,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let acceptor = rafthttp_async_std::futures_rustls::TlsAcceptor::from(config);
+        let handler = handler.clone();
+        spawn(async move {
+            rafthttp_async_std::serve_tls(&handler, listener, acceptor)
                 .await
                 .expect("serve");
         });

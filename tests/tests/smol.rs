@@ -4,7 +4,7 @@ mod rt {
     use std::future::Future;
     use std::time::Duration;
 
-    pub(crate) use rafthttp_smol::{Handler, Layer, TcpDialer};
+    pub(crate) use rafthttp_smol::{Dialer, Handler, Layer, TcpDialer, TlsDialer};
     use smol::io::{AsyncReadExt, AsyncWriteExt};
     use smol::net::{TcpListener, TcpStream};
 
@@ -39,6 +39,22 @@ mod rt {
         let addr = listener.local_addr().expect("addr").to_string();
         let handler = handler.clone();
         spawn(async move { handler.serve(listener).await });
+        addr
+    }
+
+    /// A layer dialing TLS.
+    pub(crate) type TlsLayer = Layer<TlsDialer>;
+
+    /// Serves `handler` over TLS with `config` on a new loopback listener; returns its address.
+    pub(crate) async fn serve_tls(
+        handler: &Handler,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let acceptor = rafthttp_smol::futures_rustls::TlsAcceptor::from(config);
+        let handler = handler.clone();
+        spawn(async move { handler.serve_tls(listener, acceptor).await });
         addr
     }
 

@@ -4,7 +4,7 @@ mod rt {
     use std::future::Future;
     use std::time::Duration;
 
-    pub(crate) use rafthttp_tokio::{Handler, Layer, TcpDialer};
+    pub(crate) use rafthttp_tokio::{Dialer, Handler, Layer, TcpDialer, TlsDialer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
@@ -40,6 +40,22 @@ mod rt {
         let addr = listener.local_addr().expect("addr").to_string();
         let handler = handler.clone();
         tokio::spawn(async move { handler.serve(listener).await });
+        addr
+    }
+
+    /// A layer dialing TLS.
+    pub(crate) type TlsLayer = Layer<TlsDialer>;
+
+    /// Serves `handler` over TLS with `config` on a new loopback listener; returns its address.
+    pub(crate) async fn serve_tls(
+        handler: &Handler,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let acceptor = rafthttp_tokio::tokio_rustls::TlsAcceptor::from(config);
+        let handler = handler.clone();
+        tokio::spawn(async move { handler.serve_tls(listener, acceptor).await });
         addr
     }
 

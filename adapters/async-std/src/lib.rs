@@ -6,6 +6,9 @@
 //! type here is `rafthttp-smol`'s, with tasks spawned on async-std's executor
 //! ([`AsyncStdRuntime`]). New code should use `rafthttp-smol` directly.
 //!
+//! TLS is smol's too: [`TlsDialer`] dials, [`serve_tls`] serves an async-std listener with a
+//! futures-rustls acceptor (see [`rafthttp_smol::Handler::serve_tls`]).
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use rafthttp_async_std::{Handler, Layer, TcpDialer};
@@ -33,8 +36,8 @@ use std::time::Instant;
 
 pub use rafthttp_smol::{
     ChangeError, ChangeKind, ChangeRequest, DialError, Dialer, HandlerConfig, InputError, Limits,
-    MembershipError, Outcome, RaftPath, Requests, Scheme, Stream, TcpDialer, change_membership,
-    core,
+    MembershipError, Outcome, RaftPath, Requests, Scheme, Stream, TcpDialer, TlsDialer,
+    change_membership, core, futures_rustls, rustls,
 };
 
 /// async-std's executor, with the async-io timer it shares with smol.
@@ -69,6 +72,46 @@ pub type Layer<D = TcpDialer> = rafthttp_smol::Layer<D, AsyncStdRuntime>;
 /// When the listener cannot be moved to the shared reactor registration smol uses.
 pub async fn serve(handler: &Handler, listener: async_std::net::TcpListener) -> io::Result<()> {
     handler.serve(into_smol(listener)?).await;
+    Ok(())
+}
+
+/// Serves HTTPS for `handler` on an async-std listener (see
+/// [`rafthttp_smol::Handler::serve_tls`]): TLS handshakes run in each connection's task,
+/// bounded by the idle timeout, and redirects to the leader are `https`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use rafthttp_async_std::futures_rustls::TlsAcceptor;
+/// use rafthttp_async_std::rustls::ServerConfig;
+/// use rafthttp_async_std::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+/// use rafthttp_async_std::{Handler, serve_tls};
+///
+/// # async fn run(
+/// #     chain: Vec<CertificateDer<'static>>,
+/// #     key: PrivateKeyDer<'static>,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// let provider = Arc::new(rafthttp_async_std::rustls::crypto::ring::default_provider());
+/// let config = ServerConfig::builder_with_provider(provider)
+///     .with_safe_default_protocol_versions()?
+///     .with_no_client_auth()
+///     .with_single_cert(chain, key)?;
+/// let listener = async_std::net::TcpListener::bind("0.0.0.0:8443").await?;
+/// let handler = Handler::new();
+/// let server = handler.clone();
+/// let acceptor = TlsAcceptor::from(Arc::new(config));
+/// async_std::task::spawn(async move { serve_tls(&server, listener, acceptor).await });
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// When the listener cannot be moved to the shared reactor registration smol uses.
+pub async fn serve_tls(
+    handler: &Handler,
+    listener: async_std::net::TcpListener,
+    acceptor: futures_rustls::TlsAcceptor,
+) -> io::Result<()> {
+    handler.serve_tls(into_smol(listener)?, acceptor).await;
     Ok(())
 }
 

@@ -100,7 +100,8 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
     limits: Limits,
 ) -> Result<(), MembershipError> {
     let deadline = time::after(rt, timeout);
-    let mut client = MembershipClient::new(kind, path, id, address, target, deadline)?;
+    let mut client = MembershipClient::new(kind, path, id, address, target, deadline)?
+        .with_scheme(dialer.scheme());
     loop {
         match client.poll_output() {
             Output::Done(result) => {

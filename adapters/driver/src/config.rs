@@ -40,8 +40,11 @@ pub struct HandlerConfig {
     pub idle_timeout: Duration,
     /// Connections the standalone server serves at once; more are closed at once (default 1024).
     pub max_connections: usize,
-    /// Scheme used in the `Location` of redirects to the leader: `https` when the listener
-    /// speaks TLS (default `http`).
+    /// Scheme of the `Location` of redirects to the leader written by
+    /// [`Handler::serve`](crate::Handler::serve), [`Handler::serve_connection`](crate::Handler::serve_connection),
+    /// [`Handler::change`](crate::Handler::change) and so the hyper mount (default `http`).
+    /// Set `https` when TLS is terminated in front of them. [`Handler::serve_with`](crate::Handler::serve_with),
+    /// and so the runtime crates' `serve_tls`, take the scheme as an argument instead (`https`).
     pub scheme: Scheme,
 }
 

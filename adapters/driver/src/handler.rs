@@ -1,6 +1,7 @@
 //! The server side: dispatch, the accept queue, membership hand-off and the standalone server.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -12,7 +13,7 @@ use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use rafthttp_core::{
     Change, ChangeError, Decoded, RequestDecoder, RequestError, RequestHead, Response, Route,
-    Router,
+    Router, Scheme,
 };
 use tracing::Instrument;
 
@@ -213,6 +214,11 @@ impl<C> Handler<C> {
     /// (the Go handler hangs there). Closing the handler answers waiting requests 403
     /// `raft transport closed`.
     pub async fn change<R: Runtime>(&self, rt: &R, change: Change) -> Response {
+        self.change_as(rt, change, self.inner.config.scheme).await
+    }
+
+    /// [`change`](Self::change), with redirect `Location`s in `scheme`.
+    async fn change_as<R: Runtime>(&self, rt: &R, change: Change, scheme: Scheme) -> Response {
         let deadline = time::after(rt, self.inner.config.timeout);
         let (request, answer) =
             ChangeRequest::new(change.kind, change.id.clone(), change.address.clone());
@@ -243,9 +249,7 @@ impl<C> Handler<C> {
         if outcome == Err(ChangeError::Closed) {
             return Response::closed();
         }
-        self.inner
-            .router
-            .answer(&change, &outcome, self.inner.config.scheme)
+        self.inner.router.answer(&change, &outcome, scheme)
     }
 
     /// Closes the handler, in the Go package's order: `accept()` ends with an end-of-stream
@@ -405,13 +409,41 @@ struct Next<C> {
 
 impl<C: Connection> Handler<C> {
     /// Serves inbound connections from `listener`: a minimal HTTP/1.1 server where the Raft
-    /// path is handled and other paths get 404.
+    /// path is handled and other paths get 404. Redirect `Location`s use
+    /// [`HandlerConfig::scheme`].
     ///
     /// It runs until the future is dropped. After [`close`](Self::close) it keeps answering,
     /// with 403 `raft transport closed` on the Raft path, so peers learn why instead of finding
     /// the port shut; idle connections are closed at once. Each connection runs in its own task
     /// (at most [`max_connections`](HandlerConfig::max_connections) at once).
-    pub async fn serve<R: Runtime, L: Listener<Conn = C>>(&self, rt: R, mut listener: L) {
+    pub async fn serve<R: Runtime, L: Listener<Conn = C>>(&self, rt: R, listener: L) {
+        let scheme = self.inner.config.scheme;
+        self.serve_with(rt, listener, scheme, |conn| std::future::ready(Ok(conn)))
+            .await;
+    }
+
+    /// Like [`serve`](Self::serve), with a handshake step between accepting a connection and
+    /// speaking HTTP on it: a TLS server handshake, typically. `handshake` is called in the
+    /// accept loop and must only build the future; that future runs in the connection's own
+    /// task, bounded by [`idle_timeout`](HandlerConfig::idle_timeout), so a slow or silent
+    /// client never stalls accepting others (it holds one of the
+    /// [`max_connections`](HandlerConfig::max_connections) places until the timeout). A failed
+    /// or late handshake closes the connection.
+    ///
+    /// Redirect `Location`s use `scheme` (`https` behind a TLS handshake), whatever
+    /// [`HandlerConfig::scheme`] says.
+    pub async fn serve_with<R, L, H, F>(
+        &self,
+        rt: R,
+        mut listener: L,
+        scheme: Scheme,
+        mut handshake: H,
+    ) where
+        R: Runtime,
+        L: Listener,
+        H: FnMut(L::Conn) -> F,
+        F: Future<Output = io::Result<C>> + Send + 'static,
+    {
         let max = self.inner.config.max_connections.max(1);
         loop {
             let accepted = listener.accept().await;
@@ -423,12 +455,31 @@ impl<C: Connection> Handler<C> {
                         tracing::warn!(%peer, max, "too many connections, closing new connection");
                         continue;
                     }
+                    let handshake = handshake(conn);
                     let handler = self.clone();
                     let task_rt = rt.clone();
-                    rt.spawn(async move {
+                    // The handshake too runs in the connection's span and task.
+                    let span = tracing::info_span!("raft_http", %peer);
+                    let task = async move {
                         let _guard = guard;
-                        handler.serve_connection(&task_rt, conn, peer).await;
-                    });
+                        let timeout = handler.inner.config.idle_timeout;
+                        let deadline = time::after(&task_rt, timeout);
+                        let conn = match time::until(&task_rt, deadline, handshake).await {
+                            Ok(Ok(conn)) => conn,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "connection handshake failed");
+                                return;
+                            }
+                            Err(time::Elapsed) => {
+                                tracing::debug!(%peer, ?timeout, "connection handshake timed out");
+                                return;
+                            }
+                        };
+                        handler
+                            .serve_connection_inner(&task_rt, conn, peer, scheme)
+                            .await;
+                    };
+                    rt.spawn(task.instrument(span));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off a little.
@@ -447,12 +498,18 @@ impl<C: Connection> Handler<C> {
     /// Its events are recorded in a `raft_http` tracing span carrying the peer address.
     pub async fn serve_connection<R: Runtime>(&self, rt: &R, conn: C, peer: SocketAddr) {
         let span = tracing::info_span!("raft_http", %peer);
-        self.serve_connection_inner(rt, conn, peer)
+        self.serve_connection_inner(rt, conn, peer, self.inner.config.scheme)
             .instrument(span)
             .await;
     }
 
-    async fn serve_connection_inner<R: Runtime>(&self, rt: &R, mut conn: C, peer: SocketAddr) {
+    async fn serve_connection_inner<R: Runtime>(
+        &self,
+        rt: &R,
+        mut conn: C,
+        peer: SocketAddr,
+        scheme: Scheme,
+    ) {
         let config = &self.inner.config;
         let mut buf = Vec::new();
         let mut served = 0u64;
@@ -518,7 +575,7 @@ impl<C: Connection> Handler<C> {
                     slot.fill(rt, Upgraded { io: conn, prefix }).await;
                     return;
                 }
-                Dispatch::Change(change) => self.change(rt, change).await,
+                Dispatch::Change(change) => self.change_as(rt, change, scheme).await,
                 Dispatch::Respond(response) => response,
                 Dispatch::NotFound => Response::not_found(),
             };

@@ -11,6 +11,8 @@
 //!   application, or upgrade into an accept slot reserved before the 101 is written.
 //! - [`Handler::serve`] / [`Handler::serve_connection`]: a minimal HTTP/1.1 server (keep-alive,
 //!   bodies skipped by `Content-Length` within a bound, an idle timeout).
+//!   [`Handler::serve_with`] adds a per-connection handshake step (TLS) that runs in the
+//!   connection's task under the idle timeout; the runtime crates' `serve_tls` use it.
 //! - [`dial`] and [`change_membership`]: the client operations, each under one deadline.
 //! - [`Layer`]: one node's endpoint (accept, dial, join, leave, close).
 //!

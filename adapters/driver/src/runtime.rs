@@ -48,10 +48,12 @@ pub trait Dialer: Send + Sync {
     }
 }
 
-/// A source of inbound connections, for [`Handler::serve`](crate::Handler::serve).
+/// A source of inbound connections, for [`Handler::serve`](crate::Handler::serve) and
+/// [`Handler::serve_with`](crate::Handler::serve_with).
 pub trait Listener: Send + 'static {
-    /// The connection type.
-    type Conn: Connection;
+    /// The connection type: a [`Connection`] for `serve`; for `serve_with`, whatever its
+    /// handshake step takes (a TCP socket before TLS, say).
+    type Conn: Send + 'static;
 
     /// The next connection and its peer address.
     fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Conn, SocketAddr)>> + Send;

@@ -374,6 +374,84 @@ fn serve_spawns_a_task_per_connection_within_max_connections() {
     );
 }
 
+#[test]
+fn serve_with_runs_each_handshake_in_its_connection_task() {
+    let rt = Sim::new();
+    let idle = Duration::from_secs(30);
+    let handler = handler(HandlerConfig::default().with_idle_timeout(idle));
+    let stalled = MockConn::new("stalled", [Read::Hang]);
+    let refused = MockConn::new("refused", [Read::Data(ELSEWHERE.to_vec())]);
+    let served = MockConn::new("served", [Read::Data(ELSEWHERE.to_vec())]);
+    let join_request = b"POST /raft?id=1&address=me:1 HTTP/1.1\r\nHost: a:1\r\n\r\n";
+    let redirected = MockConn::new("redirected", [Read::Data(join_request.to_vec())]);
+    let probes = [&stalled, &refused, &served, &redirected].map(MockConn::probe);
+    let listener = MockListener::new(
+        &rt,
+        [
+            (Duration::ZERO, stalled),
+            (Duration::from_secs(1), refused),
+            (Duration::from_secs(2), served),
+            (Duration::from_secs(3), redirected),
+        ],
+    );
+    // A handshake that never ends for `stalled` and fails for `refused`.
+    let sim = rt.clone();
+    let handshake = move |conn: MockConn| {
+        let sim = sim.clone();
+        async move {
+            match conn.label() {
+                "stalled" => {
+                    sim.sleep(Duration::from_secs(3600)).await;
+                    Ok(conn)
+                }
+                "refused" => Err(std::io::Error::other("bad certificate")),
+                _ => Ok(conn),
+            }
+        }
+    };
+    let requests = handler.requests();
+    let (out, ()) = rt.run(join(
+        within(
+            &rt,
+            Duration::from_secs(100),
+            handler.serve_with(rt.clone(), listener, Scheme::Https, handshake),
+        ),
+        async {
+            let request = requests.recv().await.expect("join request");
+            request.respond(Err(ChangeError::NotLeader {
+                leader: Some("leader:2".to_owned()),
+            }));
+            rt.sleep(Duration::from_secs(5)).await;
+            assert!(
+                !probes[0].dropped(),
+                "the stalled handshake holds only its own task"
+            );
+            assert!(
+                probes[1].dropped(),
+                "a failed handshake closes the connection"
+            );
+            assert_eq!(
+                probes[2].text(),
+                NOT_FOUND,
+                "served while the first one stalls"
+            );
+        },
+    ));
+    assert!(out.is_none(), "serve runs until dropped");
+    assert!(probes[0].dropped(), "dropped at the idle timeout");
+    assert_eq!(probes[0].text(), "");
+    assert_eq!(probes[1].text(), "");
+    let redirect = probes[3].text();
+    assert!(
+        redirect.starts_with("HTTP/1.1 308 Permanent Redirect\r\n"),
+        "{redirect}"
+    );
+    assert!(
+        redirect.contains("\r\nLocation: https://leader:2/raft?id=1&address=me:1\r\n"),
+        "{redirect}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // dial
 // ---------------------------------------------------------------------------------------------

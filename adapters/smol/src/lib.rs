@@ -12,6 +12,12 @@
 //!   futures-io's `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read
 //!   first.
 //!
+//! - TLS with rustls (futures-rustls, ring provider): [`TlsDialer`] dials,
+//!   [`Handler::serve_tls`] serves; the handshake runs in each connection's task, and redirects
+//!   to the leader are `https`. Mutual TLS: a client verifier in the server config, a client
+//!   certificate in the dialer's, and [`Stream::peer_certificates`] on accepted streams.
+//!   [`rustls`] and [`futures_rustls`] are re-exported.
+//!
 //! The protocol lives in `rafthttp-core` and the async logic in `rafthttp-driver`; this crate
 //! only wires smol's sockets, timer and executor to them. The types are generic over the
 //! [`Runtime`] that spawns tasks, defaulting to [`SmolRuntime`]:
@@ -51,10 +57,14 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
+use futures_rustls::pki_types::{CertificateDer, ServerName};
+use futures_rustls::rustls::ClientConfig;
+use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use rafthttp_driver as driver;
 use smol::net::{TcpListener, TcpStream};
 
@@ -63,6 +73,10 @@ pub use driver::{
     ChangeError, ChangeKind, ChangeRequest, DialError, HandlerConfig, InputError, Limits,
     MembershipError, Outcome, RaftPath, Requests, Runtime, Scheme,
 };
+/// futures-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`].
+pub use futures_rustls;
+/// rustls, to build the [`TlsDialer`]'s and [`Handler::serve_tls`]'s configurations.
+pub use futures_rustls::rustls;
 /// smol's networking types (the listener [`Handler::serve`] takes).
 pub use smol::net;
 
@@ -109,11 +123,13 @@ impl<T: AsyncRead + AsyncWrite + Send + 'static> Io for T {}
 
 enum Inner {
     Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
     Other(Pin<Box<dyn Io>>),
 }
 
-/// A Raft connection (or, inside a dialer, a connection about to become one): TCP, or any
-/// stream a custom [`Dialer`] returns. Bytes that arrived behind the HTTP head are read first.
+/// A Raft connection (or, inside a dialer, a connection about to become one): TCP, TLS over
+/// TCP, or any stream a custom [`Dialer`] returns. Bytes that arrived behind the HTTP head are
+/// read first.
 pub struct Stream {
     inner: Inner,
     prefix: driver::Prefix,
@@ -123,6 +139,7 @@ impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.inner {
             Inner::Tcp(tcp) => format!("Tcp({:?})", tcp.peer_addr().ok()),
+            Inner::Tls(tls) => format!("Tls({:?})", tls.get_ref().0.peer_addr().ok()),
             Inner::Other(_) => "Other".to_owned(),
         };
         f.debug_struct("Stream")
@@ -145,7 +162,16 @@ impl Stream {
     pub fn tcp(&self) -> Option<&TcpStream> {
         match &self.inner {
             Inner::Tcp(tcp) => Some(tcp),
-            Inner::Other(_) => None,
+            Inner::Tls(_) | Inner::Other(_) => None,
+        }
+    }
+
+    /// The certificate chain the peer presented, when the stream is TLS and the peer sent one
+    /// (a server always does; a client under mutual TLS). The first is the peer's own.
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        match &self.inner {
+            Inner::Tls(tls) => tls.get_ref().1.peer_certificates(),
+            Inner::Tcp(_) | Inner::Other(_) => None,
         }
     }
 
@@ -166,6 +192,10 @@ impl Stream {
                 let tcp: Pin<&mut TcpStream> = Pin::new(tcp);
                 tcp
             }
+            Inner::Tls(tls) => {
+                let tls: Pin<&mut TlsStream<TcpStream>> = Pin::new(tls);
+                tls
+            }
             Inner::Other(io) => io.as_mut(),
         }
     }
@@ -177,6 +207,16 @@ impl From<TcpStream> for Stream {
         let _ = tcp.set_nodelay(true);
         Self {
             inner: Inner::Tcp(tcp),
+            prefix: driver::Prefix::default(),
+        }
+    }
+}
+
+impl From<TlsStream<TcpStream>> for Stream {
+    fn from(tls: TlsStream<TcpStream>) -> Self {
+        let _ = tls.get_ref().0.set_nodelay(true);
+        Self {
+            inner: Inner::Tls(Box::new(tls)),
             prefix: driver::Prefix::default(),
         }
     }
@@ -252,6 +292,86 @@ impl Dialer for TcpDialer {
     }
 }
 
+/// TLS over TCP with rustls (futures-rustls): the server's certificate is checked against the
+/// host of the authority dialed (a DNS name or an IP address). Membership requests go to
+/// `https` URLs, and redirects to `http` ones are refused.
+///
+/// For mutual TLS, build the config with a client certificate
+/// (`with_client_auth_cert`). Build it with
+/// `ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))`
+/// (or `ClientConfig::builder()` when the process has exactly one provider).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use rafthttp_smol::rustls::{self, ClientConfig, RootCertStore};
+/// use rafthttp_smol::{Handler, Layer, TlsDialer};
+///
+/// # async fn run(roots: RootCertStore) -> Result<(), Box<dyn std::error::Error>> {
+/// let provider = Arc::new(rustls::crypto::ring::default_provider());
+/// let config = ClientConfig::builder_with_provider(provider)
+///     .with_safe_default_protocol_versions()?
+///     .with_root_certificates(roots)
+///     .with_no_client_auth();
+/// let handler: Handler = Handler::new();
+/// let layer = Layer::new("10.0.0.1:8443", handler, TlsDialer::new(Arc::new(config)))?;
+/// let stream = layer.dial("10.0.0.2:8443", Duration::from_secs(1)).await?;
+/// # drop(stream);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TlsDialer {
+    connector: TlsConnector,
+}
+
+impl TlsDialer {
+    /// A dialer with `config`.
+    pub fn new(config: Arc<ClientConfig>) -> Self {
+        Self {
+            connector: TlsConnector::from(config),
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsDialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsDialer").finish_non_exhaustive()
+    }
+}
+
+impl Dialer for TlsDialer {
+    async fn connect(&self, authority: &str) -> io::Result<Stream> {
+        let name = server_name(authority)?;
+        let tcp = TcpStream::connect(authority).await?;
+        let tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| tls_error(authority, e))?;
+        Ok(Stream::from(TlsStream::from(tls)))
+    }
+
+    fn scheme(&self) -> Scheme {
+        Scheme::Https
+    }
+}
+
+/// The name the server's certificate must carry: the host of `authority`.
+fn server_name(authority: &str) -> io::Result<ServerName<'static>> {
+    let host = core::authority_host(authority)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    ServerName::try_from(host.to_owned()).map_err(|e| {
+        let message = format!("{host:?} is not a valid TLS server name: {e}");
+        io::Error::new(io::ErrorKind::InvalidInput, message)
+    })
+}
+
+fn tls_error(authority: &str, error: io::Error) -> io::Error {
+    let message = format!("TLS handshake with {authority} failed: {error}");
+    io::Error::new(error.kind(), message)
+}
+
 /// A [`Dialer`] as the driver sees it.
 #[derive(Debug, Clone)]
 struct DriverDialer<D>(D);
@@ -271,11 +391,10 @@ impl<D: Dialer> driver::Dialer for DriverDialer<D> {
 struct DriverListener(TcpListener);
 
 impl driver::Listener for DriverListener {
-    type Conn = Stream;
+    type Conn = TcpStream;
 
-    async fn accept(&mut self) -> io::Result<(Stream, SocketAddr)> {
-        let (tcp, peer) = self.0.accept().await?;
-        Ok((Stream::from(tcp), peer))
+    async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
+        self.0.accept().await
     }
 }
 
@@ -316,9 +435,58 @@ impl<R: Runtime> Handler<R> {
 
     /// Serves HTTP on `listener`: the Raft path is handled, other paths get 404. Runs until the
     /// future is dropped (after [`close`](Self::close) it answers 403 `raft transport closed`).
+    /// Redirects to the leader use [`HandlerConfig::scheme`] (default `http`).
     pub async fn serve(&self, listener: TcpListener) {
+        let scheme = self.config().scheme;
         self.inner
-            .serve(self.rt.clone(), DriverListener(listener))
+            .serve_with(self.rt.clone(), DriverListener(listener), scheme, |tcp| {
+                std::future::ready(Ok(Stream::from(tcp)))
+            })
+            .await;
+    }
+
+    /// Serves HTTPS on `listener`, as [`serve`](Self::serve) does HTTP: each connection's TLS
+    /// handshake runs in that connection's task, bounded by
+    /// [`idle_timeout`](HandlerConfig::idle_timeout), so a slow client never stalls the
+    /// others. Redirects to the leader are `https` whatever [`HandlerConfig::scheme`] says.
+    /// For mutual TLS, build the acceptor's config with a client verifier
+    /// (`WebPkiClientVerifier`); inbound streams then carry the client's
+    /// [`peer_certificates`](Stream::peer_certificates).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use rafthttp_smol::Handler;
+    /// use rafthttp_smol::futures_rustls::TlsAcceptor;
+    /// use rafthttp_smol::rustls::ServerConfig;
+    /// use rafthttp_smol::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    ///
+    /// # async fn run(
+    /// #     chain: Vec<CertificateDer<'static>>,
+    /// #     key: PrivateKeyDer<'static>,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// let provider = Arc::new(rafthttp_smol::rustls::crypto::ring::default_provider());
+    /// let config = ServerConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(chain, key)?;
+    /// let listener = smol::net::TcpListener::bind("0.0.0.0:8443").await?;
+    /// let handler: Handler = Handler::new();
+    /// let acceptor = TlsAcceptor::from(Arc::new(config));
+    /// smol::spawn({
+    ///     let handler = handler.clone();
+    ///     async move { handler.serve_tls(listener, acceptor).await }
+    /// })
+    /// .detach();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn serve_tls(&self, listener: TcpListener, acceptor: TlsAcceptor) {
+        let listener = DriverListener(listener);
+        self.inner
+            .serve_with(self.rt.clone(), listener, Scheme::Https, |tcp| {
+                let accept = acceptor.accept(tcp);
+                async move { Ok(Stream::from(TlsStream::from(accept.await?))) }
+            })
             .await;
     }
 
