@@ -67,6 +67,10 @@ impl NodeConfig {
     }
 }
 
+/// Peers whose hello address is remembered at most (any upgraded connection can send a
+/// hello: the table must not grow without bound).
+const MAX_ROUTES: usize = 1024;
+
 /// A frame queued for a peer.
 struct Outgoing {
     frame: Vec<u8>,
@@ -329,8 +333,10 @@ impl<R: Runtime, N: Network> Node<R, N> {
             if message.get_msg_type() == MessageType::MsgUnreachable {
                 // The hello frame.
                 let address = String::from_utf8_lossy(&message.context).into_owned();
-                if message.from != 0 && !address.is_empty() {
-                    self.shared.routes().insert(message.from, address);
+                let mut routes = self.shared.routes();
+                let room = routes.len() < MAX_ROUTES || routes.contains_key(&message.from);
+                if message.from != 0 && !address.is_empty() && room {
+                    routes.insert(message.from, address);
                 }
                 continue;
             }
