@@ -288,6 +288,12 @@ impl<'b> RequestHead<'b> {
         &self.headers
     }
 
+    /// Whether the client waits for `100 Continue` before sending its body
+    /// (`Expect: 100-continue`, as curl sends for larger bodies).
+    pub fn expects_continue(&self) -> bool {
+        self.minor_version >= 1 && self.headers.has_token("expect", "100-continue")
+    }
+
     /// Whether the client allows the connection to stay open after the response
     /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`).
     pub fn keep_alive(&self) -> bool {

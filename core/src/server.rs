@@ -24,6 +24,9 @@ pub const UPGRADE_BODY_TEXT: &str = "upgrade request must not have a body";
 /// Body of the 503 sent when the accept queue is full.
 pub const BUSY_TEXT: &str = "too many raft connections waiting to be accepted";
 
+/// The interim response to `Expect: 100-continue`, sent before reading a body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// What to do with a request, decided from its head alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]

@@ -231,3 +231,17 @@ async_test! {
         assert!(bounded("end of requests", requests.recv()).await.is_none());
     }
 }
+
+async_test! {
+    /// `Expect: 100-continue` (curl sends it for larger bodies) gets `100 Continue` before the
+    /// body is read, so the client does not wait for its own timeout; then the final answer.
+    async fn expect_continue_is_answered() {
+        let (handler, addr) = node(quick()).await;
+        let _seen = consume(&handler, |_| Some(Ok(())));
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, b"POST /raft?id=1&address=a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").await;
+        assert_eq!(read_exact(&mut raw, 25).await, b"HTTP/1.1 100 Continue\r\n\r\n");
+        rt::write_all(&mut raw, b"hello").await;
+        assert_eq!(read_reply(&mut raw, false).await.status(), 200);
+    }
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
+use rafthttp_core::server::CONTINUE;
 use rafthttp_core::{
     Change, ChangeError, Decoded, RequestDecoder, RequestError, RequestHead, Response, Route,
     Router, Scheme,
@@ -405,6 +406,8 @@ struct Next<C> {
     head_only: bool,
     keep_alive: bool,
     body_len: u64,
+    /// The client waits for `100 Continue` before sending the body.
+    expects_continue: bool,
 }
 
 impl<C: Connection> Handler<C> {
@@ -556,6 +559,15 @@ impl<C: Connection> Handler<C> {
             };
             buf.drain(..consumed);
             served += 1;
+            // A client that sent `Expect: 100-continue` waits (curl: 1 s) for this before
+            // sending the body the server has to read past.
+            let body_pending = u64::try_from(buf.len()).unwrap_or(u64::MAX) < next.body_len;
+            if next.expects_continue && body_pending {
+                if let Err(error) = write_all(rt, &mut conn, CONTINUE, config.idle_timeout).await {
+                    tracing::debug!(%peer, %error, "writing 100 Continue failed");
+                    return;
+                }
+            }
             if !self
                 .skip_body(rt, &mut conn, &mut buf, next.body_len, deadline)
                 .await
@@ -608,6 +620,7 @@ impl<C: Connection> Handler<C> {
             head_only: head.method() == "HEAD",
             keep_alive: head.keep_alive(),
             body_len,
+            expects_continue: head.expects_continue(),
         }
     }
 
