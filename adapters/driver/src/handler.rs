@@ -478,9 +478,7 @@ impl<C: Connection> Handler<C> {
                                 return;
                             }
                         };
-                        handler
-                            .serve_connection_inner(&task_rt, conn, peer, scheme)
-                            .await;
+                        handler.serve_connection_inner(&task_rt, conn, scheme).await;
                     };
                     rt.spawn(task.instrument(span));
                 }
@@ -501,18 +499,12 @@ impl<C: Connection> Handler<C> {
     /// Its events are recorded in a `raft_http` tracing span carrying the peer address.
     pub async fn serve_connection<R: Runtime>(&self, rt: &R, conn: C, peer: SocketAddr) {
         let span = tracing::info_span!("raft_http", %peer);
-        self.serve_connection_inner(rt, conn, peer, self.inner.config.scheme)
+        self.serve_connection_inner(rt, conn, self.inner.config.scheme)
             .instrument(span)
             .await;
     }
 
-    async fn serve_connection_inner<R: Runtime>(
-        &self,
-        rt: &R,
-        mut conn: C,
-        peer: SocketAddr,
-        scheme: Scheme,
-    ) {
+    async fn serve_connection_inner<R: Runtime>(&self, rt: &R, mut conn: C, scheme: Scheme) {
         let config = &self.inner.config;
         let mut buf = Vec::new();
         let mut served = 0u64;
@@ -526,7 +518,7 @@ impl<C: Connection> Handler<C> {
                     }
                     Ok(Decoded::Incomplete) => {}
                     Err(error) => {
-                        tracing::debug!(%peer, %error, "bad request");
+                        tracing::debug!(%error, "bad request");
                         let mut out = Vec::new();
                         Response::error(&error).encode(false, &mut out);
                         let _ = write_all(rt, &mut conn, &out, config.idle_timeout).await;
@@ -548,11 +540,11 @@ impl<C: Connection> Handler<C> {
                     ReadOutcome::Data => {}
                     ReadOutcome::Eof | ReadOutcome::Shutdown => return,
                     ReadOutcome::TimedOut => {
-                        tracing::debug!(%peer, idle, "connection timed out waiting for a request");
+                        tracing::debug!(idle, "connection timed out waiting for a request");
                         return;
                     }
                     ReadOutcome::Failed(error) => {
-                        tracing::debug!(%peer, %error, "reading a request failed");
+                        tracing::debug!(%error, "reading a request failed");
                         return;
                     }
                 }
@@ -564,7 +556,7 @@ impl<C: Connection> Handler<C> {
             let body_pending = u64::try_from(buf.len()).unwrap_or(u64::MAX) < next.body_len;
             if next.expects_continue && body_pending {
                 if let Err(error) = write_all(rt, &mut conn, CONTINUE, config.idle_timeout).await {
-                    tracing::debug!(%peer, %error, "writing 100 Continue failed");
+                    tracing::debug!(%error, "writing 100 Continue failed");
                     return;
                 }
             }
@@ -579,10 +571,10 @@ impl<C: Connection> Handler<C> {
                     let mut out = Vec::new();
                     Response::switching_protocols().encode(false, &mut out);
                     if let Err(error) = write_all(rt, &mut conn, &out, config.idle_timeout).await {
-                        tracing::debug!(%peer, %error, "writing 101 failed; dropping connection");
+                        tracing::debug!(%error, "writing 101 failed; dropping connection");
                         return;
                     }
-                    tracing::info!(%peer, "raft connection established");
+                    tracing::info!("raft connection established");
                     let prefix = Prefix::new(std::mem::take(&mut buf));
                     slot.fill(rt, Upgraded { io: conn, prefix }).await;
                     return;
@@ -594,7 +586,7 @@ impl<C: Connection> Handler<C> {
             let mut out = Vec::new();
             response.encode(next.head_only, &mut out);
             if let Err(error) = write_all(rt, &mut conn, &out, config.idle_timeout).await {
-                tracing::debug!(%peer, %error, "writing a response failed");
+                tracing::debug!(%error, "writing a response failed");
                 return;
             }
             if response.closes_connection() || !next.keep_alive {
