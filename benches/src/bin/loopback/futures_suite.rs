@@ -5,6 +5,9 @@
 //! smol: the measuring code runs in `smol::block_on`, spawned tasks on smol's global executor
 //! (one thread unless `SMOL_THREADS` says otherwise). async-std: `async_std::task::block_on`,
 //! spawned tasks on its thread pool (one thread per CPU).
+//!
+//! Over TLS: futures-rustls streams over the runtime's `TcpStream`s against the `Stream`s of
+//! `TlsDialer` and `serve_tls` (whose sockets are smol's on both runtimes).
 
 use std::future::Future;
 use std::io;
@@ -12,9 +15,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use rafthttp_smol::{Handler, Layer, Stream, TcpDialer};
+use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
+use rafthttp_smol::{Dialer, Handler, Layer, Scheme, Stream, TcpDialer, TlsDialer};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::tls::{self, Pki};
 use crate::{
     Config, Error, Row, Samples, TIMEOUT, head_complete, join_request, latency_rows, ok_response,
     rate_rows,
@@ -43,8 +48,12 @@ pub(crate) trait Exec {
     fn set_nodelay(stream: &Self::Tcp) -> io::Result<()>;
     /// See [`crate::fix_buffers`].
     fn fix_buffers(stream: &Self::Tcp, size: usize) -> io::Result<()>;
+    /// Fixes the socket buffers of a listener: the sockets it accepts inherit them.
+    fn fix_listener_buffers(listener: &Self::Listener, size: usize) -> io::Result<()>;
     /// Runs `handler.serve` on `listener` in a task.
     fn serve(handler: Handler<Self::Rt>, listener: Self::Listener);
+    /// Runs `handler.serve_tls` on `listener` in a task.
+    fn serve_tls(handler: Handler<Self::Rt>, listener: Self::Listener, acceptor: TlsAcceptor);
 }
 
 /// smol.
@@ -96,8 +105,16 @@ impl Exec for Smol {
         crate::fix_buffers(stream, size)
     }
 
+    fn fix_listener_buffers(listener: &Self::Listener, size: usize) -> io::Result<()> {
+        crate::fix_buffers(listener, size)
+    }
+
     fn serve(handler: Handler<Self::Rt>, listener: Self::Listener) {
         smol::spawn(async move { handler.serve(listener).await }).detach();
+    }
+
+    fn serve_tls(handler: Handler<Self::Rt>, listener: Self::Listener, acceptor: TlsAcceptor) {
+        smol::spawn(async move { handler.serve_tls(listener, acceptor).await }).detach();
     }
 }
 
@@ -146,10 +163,22 @@ impl Exec for AsyncStd {
         crate::fix_buffers(stream, size)
     }
 
+    fn fix_listener_buffers(listener: &Self::Listener, size: usize) -> io::Result<()> {
+        crate::fix_buffers(listener, size)
+    }
+
     fn serve(handler: Handler<Self::Rt>, listener: Self::Listener) {
         drop(async_std::task::spawn(async move {
             if let Err(error) = rafthttp_async_std::serve(&handler, listener).await {
                 eprintln!("async-std serve failed: {error}");
+            }
+        }));
+    }
+
+    fn serve_tls(handler: Handler<Self::Rt>, listener: Self::Listener, acceptor: TlsAcceptor) {
+        drop(async_std::task::spawn(async move {
+            if let Err(error) = rafthttp_async_std::serve_tls(&handler, listener, acceptor).await {
+                eprintln!("async-std serve_tls failed: {error}");
             }
         }));
     }
@@ -176,6 +205,7 @@ async fn suite<E: Exec>(config: Config) -> Result<Vec<Row>, Error> {
     drop(raw);
     rows.extend(join::<E>(&config, &layer, &addr).await?);
     layer.close();
+    rows.extend(tls_suite::<E>(&config).await?);
     Ok(rows)
 }
 
@@ -290,21 +320,44 @@ async fn throughput<E: Exec>(
             crate::fix_buffers(stream.tcp().ok_or("not a TCP stream")?, size)?;
         }
     }
+    bulk_series::<E, _, _, _, _>(
+        config,
+        "",
+        (&mut raw_tx, &mut raw_rx),
+        (&mut raft_tx, &mut raft_rx),
+    )
+    .await
+}
+
+/// The throughput runs of a raw pair and a rafthttp pair, `label` naming them in `--verbose`.
+async fn bulk_series<E, A, B, C, D>(
+    config: &Config,
+    label: &str,
+    (raw_tx, raw_rx): (&mut A, &mut B),
+    (raft_tx, raft_rx): (&mut C, &mut D),
+) -> Result<[Row; 2], Error>
+where
+    E: Exec,
+    A: AsyncWrite + Unpin,
+    B: AsyncRead + Unpin,
+    C: AsyncWrite + Unpin,
+    D: AsyncRead + Unpin,
+{
     let mut raw = Samples::with_capacity(config.bulk_runs);
     let mut raft = Samples::with_capacity(config.bulk_runs);
     // Run 0 warms both up; then they take turns going first.
     for run in 0..=config.bulk_runs {
         let (raw_time, raft_time);
         if run % 2 == 0 {
-            raw_time = bulk(&mut raw_tx, &mut raw_rx, config.bulk_bytes, config.chunk).await?;
-            raft_time = bulk(&mut raft_tx, &mut raft_rx, config.bulk_bytes, config.chunk).await?;
+            raw_time = bulk(raw_tx, raw_rx, config.bulk_bytes, config.chunk).await?;
+            raft_time = bulk(raft_tx, raft_rx, config.bulk_bytes, config.chunk).await?;
         } else {
-            raft_time = bulk(&mut raft_tx, &mut raft_rx, config.bulk_bytes, config.chunk).await?;
-            raw_time = bulk(&mut raw_tx, &mut raw_rx, config.bulk_bytes, config.chunk).await?;
+            raft_time = bulk(raft_tx, raft_rx, config.bulk_bytes, config.chunk).await?;
+            raw_time = bulk(raw_tx, raw_rx, config.bulk_bytes, config.chunk).await?;
         }
         if config.verbose {
             eprintln!(
-                "{} throughput run {run}: raw {raw_time:?}, rafthttp {raft_time:?}",
+                "{}{label} throughput run {run}: raw {raw_time:?}, rafthttp {raft_time:?}",
                 E::NAME
             );
         }
@@ -358,12 +411,26 @@ async fn round_trips<E: Exec>(
     let (mut raft_conn, raft_echo) = raft_pair::<E>(layer, addr).await?;
     echo::<E, _>(raw_echo, config.message);
     echo::<E, _>(raft_echo, config.message);
+    round_trip_series::<E, _, _>(config, &mut raw_conn, &mut raft_conn).await
+}
+
+/// Round trips on a raw connection and a rafthttp one, each answered by an echo task.
+async fn round_trip_series<E, A, B>(
+    config: &Config,
+    raw_conn: &mut A,
+    raft_conn: &mut B,
+) -> Result<[Row; 2], Error>
+where
+    E: Exec,
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = vec![0x5a_u8; config.message];
     let mut raw = Samples::with_capacity(config.pingpong_iters);
     let mut raft = Samples::with_capacity(config.pingpong_iters);
     for i in 0..config.warmup + config.pingpong_iters {
-        let raw_time = round_trip(&mut raw_conn, &mut buf).await?;
-        let raft_time = round_trip(&mut raft_conn, &mut buf).await?;
+        let raw_time = round_trip(raw_conn, &mut buf).await?;
+        let raft_time = round_trip(raft_conn, &mut buf).await?;
         if i >= config.warmup {
             raw.push(raw_time);
             raft.push(raft_time);
@@ -444,4 +511,153 @@ async fn join<E: Exec>(
         }
     }
     Ok(latency_rows(E::NAME, "join round trip", raw, raft))
+}
+
+/// A `TlsDialer` that also fixes the socket buffers before the handshake, for the throughput
+/// runs (a `Stream` over TLS does not expose its socket). Same steps otherwise: connect (smol's
+/// `TcpStream`, as `TlsDialer` on both runtimes), handshake, `Stream::from` the TLS stream.
+#[derive(Clone)]
+struct BulkTlsDialer {
+    connector: TlsConnector,
+    buffer: Option<usize>,
+}
+
+impl Dialer for BulkTlsDialer {
+    async fn connect(&self, authority: &str) -> io::Result<Stream> {
+        let tcp = smol::net::TcpStream::connect(authority).await?;
+        if let Some(size) = self.buffer {
+            crate::fix_buffers(&tcp, size)?;
+        }
+        let tls = self.connector.connect(tls::server_name(), tcp).await?;
+        Ok(Stream::from(futures_rustls::TlsStream::from(tls)))
+    }
+
+    fn scheme(&self) -> Scheme {
+        Scheme::Https
+    }
+}
+
+/// A raw TLS pair: TCP connect + accept, and the handshake of both ends driven by this task.
+/// The server end inherits the listener's socket buffers.
+async fn raw_tls_pair<E: Exec>(
+    listener: &E::Listener,
+    addr: SocketAddr,
+    connector: &TlsConnector,
+    acceptor: &TlsAcceptor,
+    buffer: Option<usize>,
+) -> io::Result<(client::TlsStream<E::Tcp>, server::TlsStream<E::Tcp>)> {
+    let client = async {
+        let tcp = E::connect(addr).await?;
+        E::set_nodelay(&tcp)?;
+        if let Some(size) = buffer {
+            E::fix_buffers(&tcp, size)?;
+        }
+        connector.connect(tls::server_name(), tcp).await
+    };
+    let server = async {
+        let tcp = E::accept(listener).await?;
+        E::set_nodelay(&tcp)?;
+        acceptor.accept(tcp).await
+    };
+    smol::future::try_zip(client, server).await
+}
+
+async fn raft_tls_pair<E: Exec, D: Dialer>(
+    layer: &Layer<D, E::Rt>,
+    addr: &str,
+) -> Result<(Stream, Stream), Error> {
+    let client = layer.dial(addr, TIMEOUT).await?;
+    let server = layer.accept().await?;
+    Ok((client, server))
+}
+
+/// The TLS rows: a raw TLS listener beside a handler serving TLS, each with its own rustls
+/// configs. With fixed socket buffers both listeners get them, so that accepted sockets inherit
+/// them (a handler's accepted `Stream` over TLS does not expose its socket).
+async fn tls_suite<E: Exec>(config: &Config) -> Result<Vec<Row>, Error> {
+    let pki = Pki::new()?;
+    let raw = E::bind().await?;
+    let raw_addr = E::local_addr(&raw)?;
+    let connector = TlsConnector::from(pki.client()?);
+    let acceptor = TlsAcceptor::from(pki.server()?);
+
+    let listener = E::bind().await?;
+    let addr = E::local_addr(&listener)?.to_string();
+    if let Some(size) = config.socket_buffer {
+        E::fix_listener_buffers(&raw, size)?;
+        E::fix_listener_buffers(&listener, size)?;
+    }
+    let handler = Handler::<E::Rt>::new();
+    E::serve_tls(handler.clone(), listener, TlsAcceptor::from(pki.server()?));
+    let client = pki.client()?;
+    let layer = Layer::new(&addr, handler.clone(), TlsDialer::new(client.clone()))?;
+    let bulk_layer = Layer::new(
+        &addr,
+        handler,
+        BulkTlsDialer {
+            connector: TlsConnector::from(client),
+            buffer: config.socket_buffer,
+        },
+    )?;
+
+    let mut rows = Vec::new();
+    // Setup.
+    let mut raw_times = Samples::with_capacity(config.tls_setup_iters);
+    let mut raft_times = Samples::with_capacity(config.tls_setup_iters);
+    for i in 0..config.warmup + config.tls_setup_iters {
+        let start = Instant::now();
+        let pair = raw_tls_pair::<E>(&raw, raw_addr, &connector, &acceptor, None).await?;
+        let raw_time = start.elapsed();
+        drop(pair);
+        let start = Instant::now();
+        let pair = raft_tls_pair::<E, _>(&layer, &addr).await?;
+        let raft_time = start.elapsed();
+        drop(pair);
+        if i >= config.warmup {
+            raw_times.push(raw_time);
+            raft_times.push(raft_time);
+        }
+    }
+    rows.extend(latency_rows(
+        E::NAME,
+        "TLS connection setup (connect + handshake + accept)",
+        raw_times,
+        raft_times,
+    ));
+
+    // Throughput.
+    let (mut raw_tx, mut raw_rx) =
+        raw_tls_pair::<E>(&raw, raw_addr, &connector, &acceptor, config.socket_buffer).await?;
+    let (mut raft_tx, mut raft_rx) = raft_tls_pair::<E, _>(&bulk_layer, &addr).await?;
+    rows.extend(
+        bulk_series::<E, _, _, _, _>(
+            config,
+            " TLS",
+            (&mut raw_tx, &mut raw_rx),
+            (&mut raft_tx, &mut raft_rx),
+        )
+        .await?
+        .map(|row| Row {
+            what: format!("TLS {}", row.what),
+            ..row
+        }),
+    );
+    drop((raw_tx, raw_rx, raft_tx, raft_rx));
+
+    // Round trips.
+    let (mut raw_conn, raw_echo) =
+        raw_tls_pair::<E>(&raw, raw_addr, &connector, &acceptor, None).await?;
+    let (mut raft_conn, raft_echo) = raft_tls_pair::<E, _>(&layer, &addr).await?;
+    echo::<E, _>(raw_echo, config.message);
+    echo::<E, _>(raft_echo, config.message);
+    rows.extend(
+        round_trip_series::<E, _, _>(config, &mut raw_conn, &mut raft_conn)
+            .await?
+            .map(|row| Row {
+                what: format!("TLS {}", row.what),
+                ..row
+            }),
+    );
+    layer.close();
+    Ok(rows.into_iter().map(Row::over_tls).collect())
 }

@@ -7,7 +7,11 @@
 //!   the upgraded `Stream` pair, both ends driven by one task, socket buffers fixed at 1 MiB;
 //! - round trips: a small message echoed back, raw against upgraded;
 //! - a membership join (answered Ok by a consumer task) against a raw TCP connection carrying
-//!   one request and one response of the same size.
+//!   one request and one response of the same size;
+//! - over TLS (rustls, ring, a certificate made at startup): connection setup, raw TCP connect +
+//!   TLS handshake + accept against `Layer::dial` with `TlsDialer` + `Layer::accept` from
+//!   `Handler::serve_tls`; throughput and round trips, raw TLS streams against upgraded TLS
+//!   `Stream`s.
 //!
 //! Raw and rafthttp iterations alternate so that noise from other processes hits both alike.
 //! Raw sockets get `TCP_NODELAY`, as rafthttp's streams do.
@@ -19,6 +23,7 @@
 //! of the throughput runs to the kernel instead of fixing them at 1 MiB (see [`fix_buffers`]).
 
 mod futures_suite;
+mod tls;
 mod tokio_suite;
 
 use std::fmt;
@@ -30,6 +35,8 @@ use std::time::{Duration, Instant};
 struct Config {
     /// Connections opened per side for the setup latency.
     setup_iters: usize,
+    /// TLS connections opened per side for the TLS setup latency.
+    tls_setup_iters: usize,
     /// Bytes sent per throughput run.
     bulk_bytes: u64,
     /// Size of each write in the throughput runs.
@@ -59,6 +66,7 @@ const SOCKET_BUFFER: Option<usize> = Some(1 << 20);
 impl Config {
     const FULL: Self = Self {
         setup_iters: 2000,
+        tls_setup_iters: 1000,
         bulk_bytes: 256 * 1024 * 1024,
         chunk: 64 * 1024,
         bulk_runs: 15,
@@ -72,6 +80,7 @@ impl Config {
 
     const QUICK: Self = Self {
         setup_iters: 200,
+        tls_setup_iters: 100,
         bulk_bytes: 32 * 1024 * 1024,
         chunk: 64 * 1024,
         bulk_runs: 3,
@@ -113,13 +122,22 @@ impl fmt::Display for Figure {
     }
 }
 
-/// One line of the table: the same measurement over raw TCP and over rafthttp.
+/// One line of the table: the same measurement over raw TCP (or raw TLS) and over rafthttp.
 #[derive(Debug, Clone)]
 struct Row {
     runtime: &'static str,
     what: String,
     raw: Figure,
     raft: Figure,
+    /// A TLS row (second table): raw TLS against rafthttp over TLS.
+    tls: bool,
+}
+
+impl Row {
+    /// The row as a TLS row.
+    fn over_tls(self) -> Self {
+        Self { tls: true, ..self }
+    }
 }
 
 /// Latencies of one series.
@@ -170,12 +188,14 @@ fn latency_rows(
             what: format!("{what}, median"),
             raw: Figure::Latency(raw.median()),
             raft: Figure::Latency(raft.median()),
+            tls: false,
         },
         Row {
             runtime,
             what: format!("{what}, p99"),
             raw: Figure::Latency(raw.p99()),
             raft: Figure::Latency(raft.p99()),
+            tls: false,
         },
     ]
 }
@@ -197,12 +217,14 @@ fn rate_rows(
             what: format!("{what}, median run"),
             raw: rate(raw.median()),
             raft: rate(raft.median()),
+            tls: false,
         },
         Row {
             runtime,
             what: format!("{what}, best run"),
             raw: rate(raw.percentile(0.0)),
             raft: rate(raft.percentile(0.0)),
+            tls: false,
         },
     ]
 }
@@ -267,11 +289,25 @@ const LEGEND: &str = "
 - round trip: write a message, read it back from an echo task.
 - join: raw = a new TCP connection carrying the same request bytes, answered the same 200 by a
   bare server task; rafthttp = Layer::join, answered Ok by a task reading Handler::requests.
+- TLS (second table): TLS 1.3, full handshakes (no resumption), ECDSA P-256 certificate.
+  connection setup: raw = TCP connect + accept + rustls handshake on both ends (one task drives
+  both); rafthttp = Layer::dial with TlsDialer (connect + handshake + upgrade request + 101) +
+  Layer::accept, against Handler::serve_tls. Throughput and round trip as above, raw TLS streams
+  against upgraded TLS Streams.
 - rafthttp / raw: for latencies above 1 is slower, for throughput below 1 is slower.
 ";
 
-fn print_table(rows: &[Row]) {
-    println!("| runtime | measurement | raw TCP | rafthttp | rafthttp / raw |");
+fn print_table(rows: &[Row], tls: bool) {
+    let rows: Vec<&Row> = rows.iter().filter(|row| row.tls == tls).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let (raw, raft) = if tls {
+        ("raw TLS", "rafthttp over TLS")
+    } else {
+        ("raw TCP", "rafthttp")
+    };
+    println!("| runtime | measurement | {raw} | {raft} | rafthttp / raw |");
     println!("| --- | --- | ---: | ---: | ---: |");
     for row in rows {
         println!(
@@ -321,9 +357,10 @@ fn main() -> ExitCode {
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     println!(
-        "setup: {} connections per side; throughput: {} MiB in {} KiB writes, median of {} runs; \
-         round trip: {} x {} B; join: {} per side\n",
+        "setup: {} connections per side ({} over TLS); throughput: {} MiB in {} KiB writes, \
+         median of {} runs; round trip: {} x {} B; join: {} per side\n",
         config.setup_iters,
+        config.tls_setup_iters,
         config.bulk_bytes >> 20,
         config.chunk >> 10,
         config.bulk_runs,
@@ -351,7 +388,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    print_table(&rows);
+    print_table(&rows, false);
+    println!();
+    print_table(&rows, true);
     println!("{LEGEND}");
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     ExitCode::SUCCESS
@@ -371,6 +410,13 @@ mod tests {
         assert_eq!(samples.median(), Duration::from_micros(50));
         assert_eq!(samples.p99(), Duration::from_micros(99));
         assert_eq!(samples.percentile(100.0), Duration::from_micros(100));
+    }
+
+    #[test]
+    fn the_certificates_make_configs_without_tickets() {
+        let pki = tls::Pki::new().unwrap();
+        assert_eq!(pki.server().unwrap().send_tls13_tickets, 0);
+        assert!(pki.client().is_ok());
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! The suite on tokio (multi-threaded runtime, one worker per CPU): raw `tokio::net::TcpStream`
 //! against `rafthttp_tokio::Stream`, which wraps the `TcpStream` natively (the compat layer is
-//! used for the HTTP head only).
+//! used for the HTTP head only). Over TLS: tokio-rustls streams against the `Stream`s of
+//! `TlsDialer` and `Handler::serve_tls`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rafthttp_tokio::{Handler, Layer, Stream, TcpDialer};
+use rafthttp_tokio::{Dialer, Handler, Layer, Scheme, Stream, TcpDialer, TlsDialer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
+use crate::tls::{self, Pki};
 use crate::{
     Config, Error, Row, Samples, TIMEOUT, fix_buffers, head_complete, join_request, latency_rows,
     ok_response, rate_rows,
@@ -48,6 +51,7 @@ async fn suite(config: Config) -> Result<Vec<Row>, Error> {
     rows.extend(join(&config, &layer, &addr).await?);
     layer.close();
     server.abort();
+    rows.extend(tls_suite(&config).await?);
     Ok(rows)
 }
 
@@ -156,20 +160,44 @@ async fn throughput(
             fix_buffers(stream.tcp().ok_or("not a TCP stream")?, size)?;
         }
     }
+    bulk_series(
+        config,
+        "",
+        (&mut raw_tx, &mut raw_rx),
+        (&mut raft_tx, &mut raft_rx),
+    )
+    .await
+}
+
+/// The throughput runs of a raw pair and a rafthttp pair, `label` naming them in `--verbose`.
+async fn bulk_series<A, B, C, D>(
+    config: &Config,
+    label: &str,
+    (raw_tx, raw_rx): (&mut A, &mut B),
+    (raft_tx, raft_rx): (&mut C, &mut D),
+) -> Result<[Row; 2], Error>
+where
+    A: AsyncWrite + Unpin,
+    B: AsyncRead + Unpin,
+    C: AsyncWrite + Unpin,
+    D: AsyncRead + Unpin,
+{
     let mut raw = Samples::with_capacity(config.bulk_runs);
     let mut raft = Samples::with_capacity(config.bulk_runs);
     // Run 0 warms both up; then they take turns going first.
     for run in 0..=config.bulk_runs {
         let (raw_time, raft_time);
         if run % 2 == 0 {
-            raw_time = bulk(&mut raw_tx, &mut raw_rx, config.bulk_bytes, config.chunk).await?;
-            raft_time = bulk(&mut raft_tx, &mut raft_rx, config.bulk_bytes, config.chunk).await?;
+            raw_time = bulk(raw_tx, raw_rx, config.bulk_bytes, config.chunk).await?;
+            raft_time = bulk(raft_tx, raft_rx, config.bulk_bytes, config.chunk).await?;
         } else {
-            raft_time = bulk(&mut raft_tx, &mut raft_rx, config.bulk_bytes, config.chunk).await?;
-            raw_time = bulk(&mut raw_tx, &mut raw_rx, config.bulk_bytes, config.chunk).await?;
+            raft_time = bulk(raft_tx, raft_rx, config.bulk_bytes, config.chunk).await?;
+            raw_time = bulk(raw_tx, raw_rx, config.bulk_bytes, config.chunk).await?;
         }
         if config.verbose {
-            eprintln!("{NAME} throughput run {run}: raw {raw_time:?}, rafthttp {raft_time:?}");
+            eprintln!(
+                "{NAME}{label} throughput run {run}: raw {raw_time:?}, rafthttp {raft_time:?}"
+            );
         }
         if run > 0 {
             raw.push(raw_time);
@@ -218,12 +246,25 @@ async fn round_trips(
     let (mut raft_conn, raft_echo) = raft_pair(layer, addr).await?;
     echo(raw_echo, config.message);
     echo(raft_echo, config.message);
+    round_trip_series(config, &mut raw_conn, &mut raft_conn).await
+}
+
+/// Round trips on a raw connection and a rafthttp one, each answered by an echo task.
+async fn round_trip_series<A, B>(
+    config: &Config,
+    raw_conn: &mut A,
+    raft_conn: &mut B,
+) -> Result<[Row; 2], Error>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = vec![0x5a_u8; config.message];
     let mut raw = Samples::with_capacity(config.pingpong_iters);
     let mut raft = Samples::with_capacity(config.pingpong_iters);
     for i in 0..config.warmup + config.pingpong_iters {
-        let raw_time = round_trip(&mut raw_conn, &mut buf).await?;
-        let raft_time = round_trip(&mut raft_conn, &mut buf).await?;
+        let raw_time = round_trip(raw_conn, &mut buf).await?;
+        let raft_time = round_trip(raft_conn, &mut buf).await?;
         if i >= config.warmup {
             raw.push(raw_time);
             raft.push(raft_time);
@@ -300,4 +341,172 @@ async fn join(config: &Config, layer: &Layer, addr: &str) -> Result<[Row; 2], Er
         }
     }
     Ok(latency_rows(NAME, "join round trip", raw, raft))
+}
+
+/// A `TlsDialer` that also fixes the socket buffers before the handshake, for the throughput
+/// runs (a `Stream` over TLS does not expose its socket). Same steps otherwise: connect,
+/// handshake, `Stream::from` the TLS stream.
+#[derive(Clone)]
+struct BulkTlsDialer {
+    connector: TlsConnector,
+    buffer: Option<usize>,
+}
+
+impl Dialer for BulkTlsDialer {
+    async fn connect(&self, authority: &str) -> io::Result<Stream> {
+        let tcp = TcpStream::connect(authority).await?;
+        if let Some(size) = self.buffer {
+            fix_buffers(&tcp, size)?;
+        }
+        let tls = self.connector.connect(tls::server_name(), tcp).await?;
+        Ok(Stream::from(tokio_rustls::TlsStream::from(tls)))
+    }
+
+    fn scheme(&self) -> Scheme {
+        Scheme::Https
+    }
+}
+
+/// A raw TLS pair: TCP connect + accept, and the handshake of both ends driven by this task.
+/// The server end inherits the listener's socket buffers.
+async fn raw_tls_pair(
+    listener: &TcpListener,
+    addr: SocketAddr,
+    connector: &TlsConnector,
+    acceptor: &TlsAcceptor,
+    buffer: Option<usize>,
+) -> io::Result<(client::TlsStream<TcpStream>, server::TlsStream<TcpStream>)> {
+    let client = async {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        if let Some(size) = buffer {
+            fix_buffers(&tcp, size)?;
+        }
+        connector.connect(tls::server_name(), tcp).await
+    };
+    let server = async {
+        let (tcp, _) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        acceptor.accept(tcp).await
+    };
+    tokio::try_join!(client, server)
+}
+
+async fn raft_tls_pair<D: Dialer>(layer: &Layer<D>, addr: &str) -> Result<(Stream, Stream), Error> {
+    let client = layer.dial(addr, TIMEOUT).await?;
+    let server = layer.accept().await?;
+    Ok((client, server))
+}
+
+/// The TLS rows: a raw TLS listener beside a handler serving TLS, each with its own rustls
+/// configs. With fixed socket buffers both listeners get them, so that accepted sockets inherit
+/// them (a handler's accepted `Stream` over TLS does not expose its socket).
+async fn tls_suite(config: &Config) -> Result<Vec<Row>, Error> {
+    let pki = Pki::new()?;
+    let raw = TcpListener::bind("127.0.0.1:0").await?;
+    let raw_addr = raw.local_addr()?;
+    let connector = TlsConnector::from(pki.client()?);
+    let acceptor = TlsAcceptor::from(pki.server()?);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    if let Some(size) = config.socket_buffer {
+        fix_buffers(&raw, size)?;
+        fix_buffers(&listener, size)?;
+    }
+    let handler = Handler::new();
+    let server = tokio::spawn({
+        let handler = handler.clone();
+        let acceptor = TlsAcceptor::from(pki.server()?);
+        async move { handler.serve_tls(listener, acceptor).await }
+    });
+    let client = pki.client()?;
+    let layer = Layer::new(&addr, handler.clone(), TlsDialer::new(client.clone()))?;
+    let bulk_layer = Layer::new(
+        &addr,
+        handler,
+        BulkTlsDialer {
+            connector: TlsConnector::from(client),
+            buffer: config.socket_buffer,
+        },
+    )?;
+
+    let mut rows = Vec::new();
+    // Setup.
+    let mut raw_times = Samples::with_capacity(config.tls_setup_iters);
+    let mut raft_times = Samples::with_capacity(config.tls_setup_iters);
+    for i in 0..config.warmup + config.tls_setup_iters {
+        let start = Instant::now();
+        let pair = raw_tls_pair(&raw, raw_addr, &connector, &acceptor, None).await?;
+        let raw_time = start.elapsed();
+        if i == 0 && config.verbose {
+            let session = pair.0.get_ref().1;
+            eprintln!(
+                "{NAME} TLS: {:?}, {:?}",
+                session.protocol_version(),
+                session.negotiated_cipher_suite().map(|s| s.suite())
+            );
+        }
+        drop(pair);
+        let start = Instant::now();
+        let pair = raft_tls_pair(&layer, &addr).await?;
+        let raft_time = start.elapsed();
+        drop(pair);
+        if i >= config.warmup {
+            raw_times.push(raw_time);
+            raft_times.push(raft_time);
+        }
+    }
+    rows.extend(latency_rows(
+        NAME,
+        "TLS connection setup (connect + handshake + accept)",
+        raw_times,
+        raft_times,
+    ));
+
+    // Throughput.
+    let (mut raw_tx, mut raw_rx) =
+        raw_tls_pair(&raw, raw_addr, &connector, &acceptor, config.socket_buffer).await?;
+    let (mut raft_tx, mut raft_rx) = raft_tls_pair(&bulk_layer, &addr).await?;
+    if config.verbose {
+        if let Some(size) = config.socket_buffer {
+            let server = socket2::SockRef::from(raw_rx.get_ref().0);
+            eprintln!(
+                "{NAME} TLS: socket buffers {size} B asked, accepted socket has {} B receive",
+                server.recv_buffer_size()?
+            );
+        }
+    }
+    rows.extend(
+        bulk_series(
+            config,
+            " TLS",
+            (&mut raw_tx, &mut raw_rx),
+            (&mut raft_tx, &mut raft_rx),
+        )
+        .await?
+        .map(|row| Row {
+            what: format!("TLS {}", row.what),
+            ..row
+        }),
+    );
+    drop((raw_tx, raw_rx, raft_tx, raft_rx));
+
+    // Round trips.
+    let (mut raw_conn, raw_echo) =
+        raw_tls_pair(&raw, raw_addr, &connector, &acceptor, None).await?;
+    let (mut raft_conn, raft_echo) = raft_tls_pair(&layer, &addr).await?;
+    echo(raw_echo, config.message);
+    echo(raft_echo, config.message);
+    rows.extend(
+        round_trip_series(config, &mut raw_conn, &mut raft_conn)
+            .await?
+            .map(|row| Row {
+                what: format!("TLS {}", row.what),
+                ..row
+            }),
+    );
+    layer.close();
+    server.abort();
+    Ok(rows.into_iter().map(Row::over_tls).collect())
 }
