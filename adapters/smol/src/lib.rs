@@ -11,7 +11,6 @@
 //! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing
 //!   futures-io's `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read
 //!   first.
-//!
 //! - TLS with rustls (futures-rustls, ring provider): [`TlsDialer`] dials,
 //!   [`Handler::serve_tls`] serves; the handshake runs in each connection's task, and redirects
 //!   to the leader are `https`. Mutual TLS: a client verifier in the server config, a client

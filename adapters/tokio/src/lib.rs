@@ -10,7 +10,6 @@
 //! - [`Layer`]: one node's endpoint: accept, dial, join, leave, addr, close.
 //! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing tokio's
 //!   `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read first.
-//!
 //! - TLS with rustls (tokio-rustls, ring provider): [`TlsDialer`] dials, [`Handler::serve_tls`]
 //!   serves; the handshake runs in each connection's task, and redirects to the leader are
 //!   `https`. Mutual TLS: a client verifier in the server config, a client certificate in the
