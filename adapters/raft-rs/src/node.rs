@@ -290,7 +290,41 @@ impl<R: Runtime, N: Network> Node<R, N> {
             rt.sleep_until(next).await;
             next = (next + tick).max(rt.now());
             self.with_replica(Replica::tick);
+            self.prune_writers();
         }
+    }
+
+    /// Drops the writer (and so the connection) of every peer that left the configuration.
+    /// A node that has no configuration yet (just added, waiting for its snapshot) keeps its
+    /// writers: it must answer the leader it does not know as a member.
+    fn prune_writers(&self) {
+        let (members, leader) = {
+            let replica = self.shared.replica();
+            (replica.members(), replica.leader_id())
+        };
+        if members.is_empty() {
+            return;
+        }
+        self.shared.peers().retain(|id, _| {
+            let keep = members.contains(id) || Some(*id) == leader;
+            if !keep {
+                tracing::debug!(peer = id, "dropping the connection to a removed peer");
+            }
+            keep
+        });
+    }
+
+    /// Peers this node has an outbound connection (or a writer waiting to dial) for.
+    pub fn peer_writers(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .shared
+            .peers()
+            .iter()
+            .filter(|(_, queue)| !queue.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     async fn accept_loop(self) {

@@ -152,6 +152,21 @@ impl<T: MembershipRequest> Replica<T> {
         voters
     }
 
+    /// Every node of the current configuration: voters and learners, incoming and outgoing.
+    pub fn members(&self) -> Vec<u64> {
+        let conf = self.raw.raft.prs().conf().to_conf_state();
+        let mut members: Vec<u64> = [
+            conf.voters,
+            conf.learners,
+            conf.voters_outgoing,
+            conf.learners_next,
+        ]
+        .concat();
+        members.sort_unstable();
+        members.dedup();
+        members
+    }
+
     /// What the applier answered so far.
     pub fn applier_stats(&self) -> ApplierStats {
         self.applier.stats()

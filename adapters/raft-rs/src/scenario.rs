@@ -18,6 +18,8 @@ pub struct Report {
     pub voters: Vec<u64>,
     /// Voters other than node 1 in node 1's final configuration.
     pub peers: usize,
+    /// Peers node 1 still has an outbound connection for at the end.
+    pub writers: Vec<u64>,
     /// Raft connections the three layers accepted, in total.
     pub accepted_connections: u64,
     /// Membership requests node 2 answered with a redirect to the leader.
@@ -123,8 +125,22 @@ async fn run<R: Runtime, N: Network>(
             node1.voters()
         )));
     }
+    // Node 1 drops its connection to the removed node within a few ticks.
+    let writers = node1.clone();
+    if !node1
+        .wait_until(remaining(rt, deadline), |_| {
+            !writers.peer_writers().contains(&3)
+        })
+        .await
+    {
+        return Err(fail(format!(
+            "node 1 kept a connection to the removed node 3: {:?}",
+            node1.peer_writers()
+        )));
+    }
     let voters = node1.voters();
     Ok(Report {
+        writers: node1.peer_writers(),
         peers: voters.iter().filter(|&&id| id != 1).count(),
         voters,
         accepted_connections: [node1, node2, node3]

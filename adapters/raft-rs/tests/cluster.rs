@@ -33,6 +33,7 @@ fn three_nodes_join_through_a_follower_and_leave() {
             .unwrap();
         assert_eq!(report.voters, [1, 2]);
         assert_eq!(report.peers, 1);
+        assert!(!report.writers.contains(&3), "{:?}", report.writers);
         assert!(report.accepted_connections > 0, "{report:?}");
         // Node 3's join and leave both went through node 2, which redirected them.
         assert_eq!(report.redirected_by_node2, 2, "{report:?}");

@@ -26,6 +26,7 @@ async fn three_nodes_on_tokio() {
         .unwrap();
     assert_eq!(report.voters, [1, 2]);
     assert_eq!(report.peers, 1);
+    assert!(!report.writers.contains(&3), "{:?}", report.writers);
     assert!(report.accepted_connections > 0, "{report:?}");
     assert_eq!(report.redirected_by_node2, 2, "{report:?}");
 }
