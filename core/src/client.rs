@@ -2,7 +2,7 @@
 
 use crate::error::{HandshakeError, InputError};
 use crate::head::{Decoded, Limits, ResponseDecoder};
-use crate::target::{RaftPath, check_authority};
+use crate::target::{ExtraHeaders, RaftPath, check_authority};
 
 /// The client side of the upgrade handshake: writes the upgrade request, then decodes the
 /// server's response into "upgraded" (with the bytes that followed the head) or a typed error.
@@ -30,6 +30,7 @@ use crate::target::{RaftPath, check_authority};
 pub struct ClientHandshake {
     path: RaftPath,
     authority: Box<str>,
+    headers: ExtraHeaders,
     decoder: ResponseDecoder,
 }
 
@@ -51,6 +52,7 @@ impl ClientHandshake {
         Ok(Self {
             path: path.clone(),
             authority: authority.into(),
+            headers: ExtraHeaders::default(),
             decoder: ResponseDecoder::new(limits),
         })
     }
@@ -61,15 +63,27 @@ impl ClientHandshake {
     /// target's authority (proxies route on it) and `Connection: Upgrade` (RFC 9110 section 7.8).
     /// Go servers accept both.
     pub fn encode_request(&self, out: &mut Vec<u8>) {
+        let mut head = String::with_capacity(96);
         for part in [
             "GET ",
             self.path.as_str(),
             " HTTP/1.1\r\nHost: ",
             &self.authority,
-            "\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\n",
+            "\r\nUpgrade: raft\r\nConnection: Upgrade\r\n",
         ] {
-            out.extend_from_slice(part.as_bytes());
+            head.push_str(part);
         }
+        self.headers.encode_into(&mut head);
+        head.push_str("\r\n");
+        out.extend_from_slice(head.as_bytes());
+    }
+
+    /// Adds header fields to the upgrade request (credentials for the server's authorization
+    /// hook, say).
+    #[must_use]
+    pub fn with_headers(mut self, headers: ExtraHeaders) -> Self {
+        self.headers = headers;
+        self
     }
 
     /// Decodes the server's response from the start of `buf` (all bytes received so far).

@@ -130,6 +130,14 @@ pub enum InputError {
     /// Membership requests need a non-empty server id.
     #[error("no server ID provided")]
     EmptyId,
+    /// An extra header field cannot be sent.
+    #[error("invalid header field {name:?}: {reason}")]
+    Header {
+        /// The field name given.
+        name: Box<str>,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// A join or leave request failed on the client side. Messages read like the Go package's

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::error::{InputError, MembershipError, ResponseError};
 use crate::head::ResponseHead;
 use crate::query;
-use crate::target::{RaftPath, Scheme, check_authority};
+use crate::target::{ExtraHeaders, RaftPath, Scheme, check_authority};
 
 /// Whether a server joins or leaves the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -176,6 +176,7 @@ pub struct MembershipClient {
     redirects: u8,
     backoff: Duration,
     max_backoff: Duration,
+    headers: ExtraHeaders,
     state: State,
 }
 
@@ -218,6 +219,7 @@ impl MembershipClient {
             redirects: 0,
             backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
+            headers: ExtraHeaders::default(),
             state: State::Ready,
         })
     }
@@ -236,6 +238,14 @@ impl MembershipClient {
     #[must_use]
     pub fn with_scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = scheme;
+        self
+    }
+
+    /// Adds header fields to every request of the call, redirects included (credentials for
+    /// the cluster's authorization hook, say: the leader needs them as much as the follower).
+    #[must_use]
+    pub fn with_headers(mut self, headers: ExtraHeaders) -> Self {
+        self.headers = headers;
         self
     }
 
@@ -284,7 +294,9 @@ impl MembershipClient {
         if self.kind == ChangeKind::Join {
             out.push_str("\r\nContent-Length: 0");
         }
-        out.push_str("\r\nConnection: close\r\n\r\n");
+        out.push_str("\r\nConnection: close\r\n");
+        self.headers.encode_into(&mut out);
+        out.push_str("\r\n");
         out.into_bytes()
     }
 

@@ -169,6 +169,8 @@ impl Router {
 pub struct Response {
     status: u16,
     location: Option<String>,
+    /// `WWW-Authenticate` of a 401.
+    challenge: Option<String>,
     body: Cow<'static, str>,
     close: bool,
 }
@@ -223,6 +225,20 @@ impl Response {
         }
     }
 
+    /// `401 Unauthorized` with `WWW-Authenticate: <challenge>` (for example
+    /// `Bearer realm="raft"`) and a plain-text body. Control characters are dropped from the
+    /// challenge, so it cannot add header lines.
+    pub fn unauthorized(challenge: &str, text: impl Into<Cow<'static, str>>) -> Self {
+        let challenge = challenge
+            .chars()
+            .filter(|c| c.is_ascii() && !c.is_ascii_control())
+            .collect();
+        Self {
+            challenge: Some(challenge),
+            ..Self::text(401, text)
+        }
+    }
+
     /// `403 raft transport closed`.
     pub fn closed() -> Self {
         Self::text(403, CLOSED_TEXT)
@@ -255,6 +271,7 @@ impl Response {
         Self {
             status,
             location: None,
+            challenge: None,
             body: Cow::Borrowed(""),
             close: false,
         }
@@ -273,6 +290,11 @@ impl Response {
     /// The `Location` value of a redirect.
     pub fn location(&self) -> Option<&str> {
         self.location.as_deref()
+    }
+
+    /// The `WWW-Authenticate` value of a 401.
+    pub fn challenge(&self) -> Option<&str> {
+        self.challenge.as_deref()
     }
 
     /// Whether the server must close the connection after sending this response.
@@ -296,6 +318,9 @@ impl Response {
         }
         if let Some(location) = &self.location {
             let _ = write!(head, "Location: {location}\r\n");
+        }
+        if let Some(challenge) = &self.challenge {
+            let _ = write!(head, "WWW-Authenticate: {challenge}\r\n");
         }
         if !self.body.is_empty() {
             head.push_str(
@@ -349,6 +374,21 @@ mod tests {
             text.starts_with("HTTP/1.1 308 Permanent Redirect\r\nLocation: http://a/raft?x=1%0D%0ASet-Cookie:%20y%20%C3%A9\r\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn unauthorized_carries_a_clean_challenge() {
+        let mut out = Vec::new();
+        Response::unauthorized("Bearer realm=\"raft\"\r\nX: y", "token required")
+            .encode(false, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"raft\"X: y\r\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\ntoken required\n"), "{text}");
     }
 
     #[test]

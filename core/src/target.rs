@@ -115,6 +115,70 @@ impl fmt::Display for Scheme {
     }
 }
 
+/// Header fields a client adds to its upgrade and membership requests, such as credentials
+/// for a server's authorization hook. Validated when added, so they can never break a head.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtraHeaders {
+    fields: Vec<(Box<str>, Box<str>)>,
+}
+
+impl ExtraHeaders {
+    /// No fields.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the field `name: value`.
+    ///
+    /// # Errors
+    /// [`InputError::Header`] when `name` is not a token, `value` holds control characters, or
+    /// the field is one the client writes itself (`Host`, `Upgrade`, `Connection`,
+    /// `Content-Length`, `Transfer-Encoding`).
+    pub fn with(mut self, name: &str, value: &str) -> Result<Self, InputError> {
+        let fail = |reason| InputError::Header {
+            name: name.into(),
+            reason,
+        };
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            return Err(fail("the name must be a non-empty token"));
+        }
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            return Err(fail("the value must be visible ASCII, spaces or tabs"));
+        }
+        let managed = [
+            "host",
+            "upgrade",
+            "connection",
+            "content-length",
+            "transfer-encoding",
+        ];
+        if managed.iter().any(|m| name.eq_ignore_ascii_case(m)) {
+            return Err(fail("the client writes this field itself"));
+        }
+        self.fields.push((name.into(), value.trim().into()));
+        Ok(self)
+    }
+
+    /// The fields, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(n, v)| (&**n, &**v))
+    }
+
+    /// Appends `Name: value\r\n` for every field.
+    pub(crate) fn encode_into(&self, out: &mut String) {
+        for (name, value) in self.iter() {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(value);
+            out.push_str("\r\n");
+        }
+    }
+}
+
 /// Checks that `authority` can be sent as a `Host` value and used in a URL: a non-empty
 /// `host[:port]` where the host is a name, an IPv4 address or a bracketed IPv6 address.
 ///
@@ -213,6 +277,31 @@ mod tests {
             "/é",
         ] {
             assert!(RaftPath::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn extra_headers() {
+        let headers = ExtraHeaders::new()
+            .with("Authorization", "Bearer s3cret")
+            .unwrap()
+            .with("X-Node", " 7 ")
+            .unwrap();
+        let mut out = String::new();
+        headers.encode_into(&mut out);
+        assert_eq!(out, "Authorization: Bearer s3cret\r\nX-Node: 7\r\n");
+        for (name, value) in [
+            ("", "x"),
+            ("Bad Name", "x"),
+            ("X", "a\r\nB: c"),
+            ("host", "h"),
+            ("Content-Length", "1"),
+            ("X", "é"),
+        ] {
+            assert!(
+                ExtraHeaders::new().with(name, value).is_err(),
+                "{name:?}: {value:?}"
+            );
         }
     }
 

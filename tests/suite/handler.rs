@@ -245,3 +245,43 @@ async_test! {
         assert_eq!(read_reply(&mut raw, false).await.status(), 200);
     }
 }
+
+async_test! {
+    /// The authorization hook sees every upgrade and membership request first: no credentials
+    /// -> 401 with the challenge, wrong ones -> 403, and neither reserves an accept slot nor
+    /// reaches the application; the right ones go through.
+    async fn authorization_hook_refuses_before_acting() {
+        let config = HandlerConfig::default()
+            .with_accept_queue(1)
+            .with_authorization(|head| match head.headers().get("authorization") {
+                Some(b"Bearer s3cret") => Ok(()),
+                Some(_) => Err(Refusal::Forbidden { message: "wrong token".into() }),
+                None => Err(Refusal::Unauthorized {
+                    challenge: "Bearer realm=\"raft\"".into(),
+                    message: "token required".into(),
+                }),
+            });
+        let (handler, addr) = node(config).await;
+        let seen = consume(&handler, |_| Some(Ok(())));
+
+        let reply = exchange(&addr, GO_DIAL).await;
+        assert_eq!((reply.status(), reply.body.as_str()), (401, "token required\n"));
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer realm=\"raft\""));
+        let reply = exchange(&addr, b"POST /raft?id=1&address=a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n").await;
+        assert_eq!((reply.status(), reply.body.as_str()), (403, "wrong token\n"));
+        // Requests that do nothing are answered as before.
+        let reply = exchange(&addr, b"GET /raft HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(reply.status(), 400);
+        assert!(seen.lock().unwrap().is_empty(), "a refused request reached the application");
+
+        let reply = exchange(&addr, b"POST /raft?id=1&address=a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\r\n").await;
+        assert_eq!(reply.status(), 200);
+        // The refused upgrade did not take the only accept slot.
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\nAuthorization: Bearer s3cret\r\n\r\n").await;
+        assert_eq!(read_exact(&mut raw, SWITCHING.len()).await, SWITCHING);
+        let mut accepted = bounded("accept", handler.accept()).await.expect("accept");
+        rt::write_all(&mut raw, b"ok").await;
+        assert_eq!(read_exact(&mut accepted, 2).await, b"ok");
+    }
+}

@@ -144,3 +144,44 @@ async_test! {
         assert_eq!(accepted.expect_err("closed").kind(), ErrorKind::UnexpectedEof);
     }
 }
+
+async_test! {
+    /// A layer's extra header fields reach the other node's authorization hook on dial, join
+    /// and leave (through redirects too); without them the same calls are refused with 401.
+    async fn layer_headers_pass_the_authorization_hook() {
+        let guarded = || {
+            HandlerConfig::default().with_authorization(|head| {
+                match head.headers().get("authorization") {
+                    Some(b"Bearer s3cret") => Ok(()),
+                    _ => Err(rafthttp_driver::Refusal::Unauthorized {
+                        challenge: "Bearer".into(),
+                        message: "token required".into(),
+                    }),
+                }
+            })
+        };
+        let (leader, leader_addr) = node(guarded()).await;
+        let _leader_seen = consume(&leader, |_| Some(Ok(())));
+        let (follower, follower_addr) = node(guarded()).await;
+        let to = leader_addr.clone();
+        let _follower_seen = consume(&follower, move |_| Some(not_leader(Some(&to))));
+
+        let (own_handler, own) = node(HandlerConfig::default()).await;
+        let bare = layer(&own, &own_handler);
+        let e = bare.dial(&leader_addr, WAIT).await.expect_err("no token");
+        assert_eq!(e.to_string(), "dialing fail: expected status code 101 got 401");
+        let e = bare.join("5", &follower_addr, WAIT).await.expect_err("no token");
+        assert_eq!(e.to_string(), "server join failed: http code 401 'token required'");
+
+        let client = layer(&own, &own_handler)
+            .with_header("Authorization", "Bearer s3cret")
+            .expect("valid header");
+        let mut dialed = client.dial(&leader_addr, WAIT).await.expect("dial with token");
+        let mut accepted = bounded("accept", leader.accept()).await.expect("accept");
+        rt::write_all(&mut dialed, b"t").await;
+        assert_eq!(read_exact(&mut accepted, 1).await, b"t");
+        client.join("5", &follower_addr, WAIT).await.expect("join via the follower with token");
+        client.leave("5", &follower_addr, WAIT).await.expect("leave with token");
+        assert!(layer(&own, &own_handler).with_header("Host", "x").is_err());
+    }
+}

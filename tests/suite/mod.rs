@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rafthttp_driver::{ChangeError, ChangeKind, ChangeRequest, HandlerConfig, Outcome};
+use rafthttp_driver::{ChangeError, ChangeKind, ChangeRequest, HandlerConfig, Outcome, Refusal};
 
 use super::rt;
 

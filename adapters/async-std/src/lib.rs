@@ -36,7 +36,7 @@ use std::time::Instant;
 
 pub use rafthttp_smol::{
     ChangeError, ChangeKind, ChangeRequest, DialError, Dialer, HandlerConfig, InputError, Limits,
-    MembershipError, Outcome, RaftPath, Requests, Scheme, Stream, TcpDialer, TlsDialer,
+    MembershipError, Outcome, RaftPath, Refusal, Requests, Scheme, Stream, TcpDialer, TlsDialer,
     change_membership, core, futures_rustls, rustls,
 };
 

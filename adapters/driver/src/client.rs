@@ -9,6 +9,7 @@ use rafthttp_core::{
     BodyFraming, ChangeKind, ClientHandshake, Decoded, Limits, RaftPath, ResponseDecoder,
 };
 
+use crate::config::ClientConfig;
 use crate::error::{DialError, MembershipError};
 use crate::handler::Upgraded;
 use crate::prefix::Prefix;
@@ -28,9 +29,10 @@ pub async fn dial<R: Runtime, D: Dialer>(
     path: &RaftPath,
     authority: &str,
     timeout: Duration,
-    limits: Limits,
+    config: &ClientConfig,
 ) -> Result<Upgraded<D::Conn>, DialError> {
-    let mut handshake = ClientHandshake::new(path, authority, limits)?;
+    let mut handshake =
+        ClientHandshake::new(path, authority, config.limits)?.with_headers(config.headers.clone());
     let deadline = time::after(rt, timeout);
     let attempt = async {
         let mut conn = dialer
@@ -97,11 +99,13 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
     address: &str,
     target: &str,
     timeout: Duration,
-    limits: Limits,
+    config: &ClientConfig,
 ) -> Result<(), MembershipError> {
     let deadline = time::after(rt, timeout);
+    let limits = config.limits;
     let mut client = MembershipClient::new(kind, path, id, address, target, deadline)?
-        .with_scheme(dialer.scheme());
+        .with_scheme(dialer.scheme())
+        .with_headers(config.headers.clone());
     loop {
         match client.poll_output() {
             Output::Done(result) => {

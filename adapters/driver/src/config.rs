@@ -1,8 +1,65 @@
 //! Handler configuration.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rafthttp_core::{Limits, RaftPath, Scheme};
+use rafthttp_core::{ExtraHeaders, InputError, Limits, RaftPath, RequestHead, Response, Scheme};
+
+/// Why the authorization hook refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// `401 Unauthorized`: credentials are missing or wrong. `challenge` is the
+    /// `WWW-Authenticate` value (for example `Bearer realm="raft"`).
+    Unauthorized {
+        /// The `WWW-Authenticate` challenge.
+        challenge: String,
+        /// The body text.
+        message: String,
+    },
+    /// `403 Forbidden`: this client may not do this.
+    Forbidden {
+        /// The body text.
+        message: String,
+    },
+}
+
+impl Refusal {
+    /// The response that carries the refusal.
+    pub fn response(&self) -> Response {
+        match self {
+            Self::Unauthorized { challenge, message } => {
+                Response::unauthorized(challenge, message.clone())
+            }
+            Self::Forbidden { message } => Response::text(403, message.clone()),
+        }
+    }
+}
+
+/// The authorization hook of a handler: it sees the head of every Raft upgrade and membership
+/// request before anything happens (no accept slot is reserved, the application is not asked)
+/// and may refuse it.
+#[derive(Clone)]
+pub struct Authorizer(Arc<AuthorizeFn>);
+
+type AuthorizeFn = dyn Fn(&RequestHead<'_>) -> Result<(), Refusal> + Send + Sync;
+
+impl Authorizer {
+    /// Runs the hook.
+    ///
+    /// # Errors
+    /// The hook's refusal.
+    pub fn check(&self, head: &RequestHead<'_>) -> Result<(), Refusal> {
+        (self.0)(head)
+    }
+}
+
+impl fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Authorizer")
+    }
+}
 
 /// How a [`Handler`](crate::Handler) behaves. Build it with [`Default`] and the setters.
 ///
@@ -46,6 +103,8 @@ pub struct HandlerConfig {
     /// Set `https` when TLS is terminated in front of them. [`Handler::serve_with`](crate::Handler::serve_with),
     /// and so the runtime crates' `serve_tls`, take the scheme as an argument instead (`https`).
     pub scheme: Scheme,
+    /// The authorization hook, if any (default none: every request is allowed, as in Go).
+    pub authorizer: Option<Authorizer>,
 }
 
 impl Default for HandlerConfig {
@@ -60,6 +119,7 @@ impl Default for HandlerConfig {
             idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
             scheme: Scheme::Http,
+            authorizer: None,
         }
     }
 }
@@ -123,10 +183,67 @@ impl HandlerConfig {
         self
     }
 
+    /// Sets the authorization hook: it sees the head of every Raft upgrade and membership
+    /// request (headers such as `Authorization`, the method, the target) and may refuse it with
+    /// 401 or 403, before an accept slot is reserved or the application is asked.
+    ///
+    /// ```
+    /// use rafthttp_driver::{HandlerConfig, Refusal};
+    ///
+    /// let config = HandlerConfig::default().with_authorization(|head| {
+    ///     match head.headers().get("authorization") {
+    ///         Some(b"Bearer s3cret") => Ok(()),
+    ///         Some(_) => Err(Refusal::Forbidden { message: "wrong token".into() }),
+    ///         None => Err(Refusal::Unauthorized {
+    ///             challenge: "Bearer realm=\"raft\"".into(),
+    ///             message: "token required".into(),
+    ///         }),
+    ///     }
+    /// });
+    /// # drop(config);
+    /// ```
+    #[must_use]
+    pub fn with_authorization(
+        mut self,
+        hook: impl Fn(&RequestHead<'_>) -> Result<(), Refusal> + Send + Sync + 'static,
+    ) -> Self {
+        self.authorizer = Some(Authorizer(Arc::new(hook)));
+        self
+    }
+
     /// Sets the scheme of redirect locations.
     #[must_use]
     pub fn with_scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = scheme;
         self
+    }
+}
+
+/// How the client side (dial, join, leave) behaves. Build it with [`Default`] and the setters.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Limits on response heads.
+    pub limits: Limits,
+    /// Header fields added to every upgrade and membership request (redirects included).
+    pub headers: ExtraHeaders,
+}
+
+impl ClientConfig {
+    /// Sets the limits on response heads.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Adds a header field to every request, for example credentials for the server's
+    /// authorization hook (`Authorization: Bearer ...`).
+    ///
+    /// # Errors
+    /// See [`ExtraHeaders::with`].
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, InputError> {
+        self.headers = self.headers.with(name, value)?;
+        Ok(self)
     }
 }

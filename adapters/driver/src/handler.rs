@@ -156,7 +156,15 @@ impl<C> Handler<C> {
     /// Decides what to do with a request head: the one place where routing, status mapping and
     /// accept-slot reservation happen, for every HTTP front end.
     pub fn dispatch(&self, head: &RequestHead<'_>) -> Dispatch<C> {
-        match self.inner.router.route(head, self.is_closed()) {
+        let route = self.inner.router.route(head, self.is_closed());
+        let acts = matches!(route, Route::Upgrade | Route::Change(_));
+        if let (true, Some(authorizer)) = (acts, &self.inner.config.authorizer) {
+            if let Err(refusal) = authorizer.check(head) {
+                tracing::info!(?refusal, "request refused by the authorization hook");
+                return Dispatch::Respond(refusal.response());
+            }
+        }
+        match route {
             Route::Upgrade => match self.reserve() {
                 Some(slot) => Dispatch::Upgrade(slot),
                 None => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rafthttp_core::{ChangeKind, InputError, check_authority};
 
 use crate::client::{change_membership, dial};
+use crate::config::ClientConfig;
 use crate::error::{DialError, MembershipError};
 use crate::handler::{Handler, Upgraded};
 use crate::{Dialer, Runtime};
@@ -21,6 +22,7 @@ pub struct Layer<R, C, D> {
     addr: String,
     handler: Handler<C>,
     dialer: D,
+    client: ClientConfig,
 }
 
 impl<R: Clone, C, D: Clone> Clone for Layer<R, C, D> {
@@ -30,6 +32,7 @@ impl<R: Clone, C, D: Clone> Clone for Layer<R, C, D> {
             addr: self.addr.clone(),
             handler: self.handler.clone(),
             dialer: self.dialer.clone(),
+            client: self.client.clone(),
         }
     }
 }
@@ -43,12 +46,24 @@ impl<R: Runtime, C, D: Dialer> Layer<R, C, D> {
     /// [`InputError::Authority`] when `addr` is not a `host:port` authority.
     pub fn new(rt: R, addr: &str, handler: Handler<C>, dialer: D) -> Result<Self, InputError> {
         check_authority(addr)?;
+        let client = ClientConfig::default().with_limits(handler.config().limits);
         Ok(Self {
             rt,
             addr: addr.to_owned(),
             handler,
             dialer,
+            client,
         })
+    }
+
+    /// Adds a header field to every request this layer sends (dial, join, leave), for example
+    /// credentials for the other nodes' authorization hook.
+    ///
+    /// # Errors
+    /// See [`ExtraHeaders::with`](rafthttp_core::ExtraHeaders::with).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, InputError> {
+        self.client = self.client.with_header(name, value)?;
+        Ok(self)
     }
 
     /// The next inbound Raft connection.
@@ -68,16 +83,8 @@ impl<R: Runtime, C, D: Dialer> Layer<R, C, D> {
         addr: &str,
         timeout: Duration,
     ) -> Result<Upgraded<D::Conn>, DialError> {
-        let config = self.handler.config();
-        dial(
-            &self.rt,
-            &self.dialer,
-            &config.path,
-            addr,
-            timeout,
-            config.limits,
-        )
-        .await
+        let path = &self.handler.config().path;
+        dial(&self.rt, &self.dialer, path, addr, timeout, &self.client).await
     }
 
     /// Asks the node at `target` to add server `id` at this layer's [`addr`](Self::addr).
@@ -113,17 +120,16 @@ impl<R: Runtime, C, D: Dialer> Layer<R, C, D> {
         target: &str,
         timeout: Duration,
     ) -> Result<(), MembershipError> {
-        let config = self.handler.config();
         change_membership(
             &self.rt,
             &self.dialer,
             kind,
-            &config.path,
+            &self.handler.config().path,
             id,
             &self.addr,
             target,
             timeout,
-            config.limits,
+            &self.client,
         )
         .await
     }

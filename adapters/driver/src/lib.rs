@@ -32,7 +32,7 @@ mod runtime;
 mod time;
 
 pub use client::{change_membership, dial};
-pub use config::HandlerConfig;
+pub use config::{Authorizer, ClientConfig, HandlerConfig, Refusal};
 pub use error::{DialError, MembershipError};
 pub use handler::{AcceptSlot, Dispatch, Handler, Upgraded};
 pub use layer::Layer;
@@ -41,4 +41,6 @@ pub use request::{ChangeRequest, Outcome, Requests};
 pub use runtime::{Connection, Dialer, Listener, Runtime};
 
 pub use rafthttp_core as core;
-pub use rafthttp_core::{ChangeError, ChangeKind, InputError, Limits, RaftPath, Scheme};
+pub use rafthttp_core::{
+    ChangeError, ChangeKind, ExtraHeaders, InputError, Limits, RaftPath, Scheme,
+};

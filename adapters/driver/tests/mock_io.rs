@@ -18,7 +18,7 @@ use futures_util::future::{Either, join, select};
 use futures_util::{AsyncReadExt, StreamExt};
 use rafthttp_driver::core::Change;
 use rafthttp_driver::{
-    ChangeError, ChangeKind, DialError, Handler, HandlerConfig, Limits, MembershipError, Prefixed,
+    ChangeError, ChangeKind, DialError, Handler, HandlerConfig, MembershipError, Prefixed,
     RaftPath, Scheme, change_membership, dial,
 };
 
@@ -471,7 +471,7 @@ fn dial_with(
         &raft_path(),
         "node-2:7000",
         timeout,
-        Limits::default(),
+        &rafthttp_driver::ClientConfig::default(),
     ))
 }
 
@@ -489,7 +489,7 @@ fn dial_sends_exactly_the_upgrade_request() {
             &path,
             "[::1]:7000",
             WAIT,
-            Limits::default(),
+            &rafthttp_driver::ClientConfig::default(),
         ))
         .expect("dial");
     assert_eq!(
@@ -663,7 +663,7 @@ fn change(
         address,
         target,
         WAIT,
-        Limits::default(),
+        &rafthttp_driver::ClientConfig::default(),
     ))
 }
 

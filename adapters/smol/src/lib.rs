@@ -70,7 +70,7 @@ use smol::net::{TcpListener, TcpStream};
 pub use driver::core;
 pub use driver::{
     ChangeError, ChangeKind, ChangeRequest, DialError, HandlerConfig, InputError, Limits,
-    MembershipError, Outcome, RaftPath, Requests, Runtime, Scheme,
+    MembershipError, Outcome, RaftPath, Refusal, Requests, Runtime, Scheme,
 };
 /// futures-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`].
 pub use futures_rustls;
@@ -540,6 +540,18 @@ impl<D: Dialer, R: Runtime> Layer<D, R> {
         })
     }
 
+    /// Adds a header field to every request this layer sends (dial, join, leave), for example
+    /// credentials for the other nodes' authorization hook
+    /// ([`HandlerConfig::with_authorization`]).
+    ///
+    /// # Errors
+    /// When the name is not a token, the value holds control characters, or the field is one
+    /// the client writes itself (`Host`, `Upgrade`, ...).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, InputError> {
+        self.inner = self.inner.with_header(name, value)?;
+        Ok(self)
+    }
+
     /// The next inbound Raft connection.
     ///
     /// # Errors
@@ -626,7 +638,7 @@ pub async fn change_membership<D: Dialer>(
         address,
         target,
         timeout,
-        Limits::default(),
+        &driver::ClientConfig::default(),
     )
     .await
 }

@@ -77,7 +77,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 pub use driver::core;
 pub use driver::{
     ChangeError, ChangeKind, ChangeRequest, DialError, HandlerConfig, InputError, Limits,
-    MembershipError, Outcome, RaftPath, Requests, Scheme,
+    MembershipError, Outcome, RaftPath, Refusal, Requests, Scheme,
 };
 /// tokio-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`].
 pub use tokio_rustls;
@@ -545,6 +545,18 @@ impl<D: Dialer> Layer<D> {
         })
     }
 
+    /// Adds a header field to every request this layer sends (dial, join, leave), for example
+    /// credentials for the other nodes' authorization hook
+    /// ([`HandlerConfig::with_authorization`]).
+    ///
+    /// # Errors
+    /// When the name is not a token, the value holds control characters, or the field is one
+    /// the client writes itself (`Host`, `Upgrade`, ...).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, InputError> {
+        self.inner = self.inner.with_header(name, value)?;
+        Ok(self)
+    }
+
     /// The next inbound Raft connection.
     ///
     /// # Errors
@@ -631,7 +643,7 @@ pub async fn change_membership<D: Dialer>(
         address,
         target,
         timeout,
-        Limits::default(),
+        &driver::ClientConfig::default(),
     )
     .await
 }

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, LOCATION, UPGRADE};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, LOCATION, UPGRADE, WWW_AUTHENTICATE};
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -180,6 +180,12 @@ fn convert(response: &Response) -> http::Response<Full<Bytes>> {
         .and_then(|l| HeaderValue::from_str(l).ok())
     {
         headers.insert(LOCATION, location);
+    }
+    if let Some(challenge) = response
+        .challenge()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        headers.insert(WWW_AUTHENTICATE, challenge);
     }
     if !response.body().is_empty() {
         headers.insert(

@@ -244,3 +244,31 @@ async fn a_connection_that_cannot_upgrade_gets_500_and_frees_the_slot() {
     let _dialed = layer.dial(&addr, WAIT).await.unwrap();
     within(layer.accept()).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_authorization_hook_applies_to_the_mount() {
+    let config = HandlerConfig::default().with_authorization(|head| {
+        match head.headers().get("authorization") {
+            Some(b"Bearer s3cret") => Ok(()),
+            _ => Err(rafthttp_tokio::Refusal::Unauthorized {
+                challenge: "Bearer".into(),
+                message: "token required".into(),
+            }),
+        }
+    });
+    let handler = Handler::with_config(config);
+    let addr = serve_axum(app(&handler)).await;
+    let (_s, reply) = raw(
+        &addr,
+        b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\n\r\n",
+        "required\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    assert!(reply.contains("www-authenticate: Bearer\r\n"), "{reply}");
+    let request =
+        b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\nAuthorization: Bearer s3cret\r\n\r\n";
+    let (_s, reply) = raw(&addr, request, "\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 101"), "{reply}");
+    within(handler.accept()).await.unwrap();
+}
