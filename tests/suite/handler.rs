@@ -285,3 +285,23 @@ async_test! {
         assert_eq!(read_exact(&mut accepted, 2).await, b"ok");
     }
 }
+
+async_test! {
+    /// The standalone server's fallback answers other paths (a health check), on the same
+    /// keep-alive connection as Raft requests; without one they get 404.
+    async fn fallback_answers_other_paths() {
+        let config = quick().with_fallback(|head| match head.path() {
+            "/health" => rafthttp_driver::core::Response::text(200, "ok"),
+            _ => rafthttp_driver::core::Response::not_found(),
+        });
+        let (_handler, addr) = node(config).await;
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let reply = read_reply(&mut raw, false).await;
+        assert_eq!((reply.status(), reply.body.as_str()), (200, "ok\n"));
+        rt::write_all(&mut raw, b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(read_reply(&mut raw, false).await.status(), 404);
+        rt::write_all(&mut raw, b"GET /raft HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(read_reply(&mut raw, false).await.status(), 400);
+    }
+}

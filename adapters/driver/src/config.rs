@@ -45,6 +45,26 @@ pub struct Authorizer(Arc<AuthorizeFn>);
 
 type AuthorizeFn = dyn Fn(&RequestHead<'_>) -> Result<(), Refusal> + Send + Sync;
 
+/// Answers the requests for other paths than the Raft path in the standalone server (a health
+/// check, say), instead of 404.
+#[derive(Clone)]
+pub struct Fallback(Arc<FallbackFn>);
+
+type FallbackFn = dyn Fn(&RequestHead<'_>) -> Response + Send + Sync;
+
+impl Fallback {
+    /// Runs the fallback.
+    pub fn respond(&self, head: &RequestHead<'_>) -> Response {
+        (self.0)(head)
+    }
+}
+
+impl fmt::Debug for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fallback")
+    }
+}
+
 impl Authorizer {
     /// Runs the hook.
     ///
@@ -105,6 +125,8 @@ pub struct HandlerConfig {
     pub scheme: Scheme,
     /// The authorization hook, if any (default none: every request is allowed, as in Go).
     pub authorizer: Option<Authorizer>,
+    /// What the standalone server answers on other paths (default none: 404).
+    pub fallback: Option<Fallback>,
 }
 
 impl Default for HandlerConfig {
@@ -120,6 +142,7 @@ impl Default for HandlerConfig {
             max_connections: 1024,
             scheme: Scheme::Http,
             authorizer: None,
+            fallback: None,
         }
     }
 }
@@ -208,6 +231,29 @@ impl HandlerConfig {
         hook: impl Fn(&RequestHead<'_>) -> Result<(), Refusal> + Send + Sync + 'static,
     ) -> Self {
         self.authorizer = Some(Authorizer(Arc::new(hook)));
+        self
+    }
+
+    /// Sets what the standalone server answers on paths other than the Raft path (404 by
+    /// default), for a health check in a binary with no other HTTP server. The body of such a
+    /// request is skipped like any other. Behind axum or hyper, route other paths there instead.
+    ///
+    /// ```
+    /// use rafthttp_driver::HandlerConfig;
+    /// use rafthttp_driver::core::Response;
+    ///
+    /// let config = HandlerConfig::default().with_fallback(|head| match head.path() {
+    ///     "/health" => Response::text(200, "ok"),
+    ///     _ => Response::not_found(),
+    /// });
+    /// # drop(config);
+    /// ```
+    #[must_use]
+    pub fn with_fallback(
+        mut self,
+        fallback: impl Fn(&RequestHead<'_>) -> Response + Send + Sync + 'static,
+    ) -> Self {
+        self.fallback = Some(Fallback(Arc::new(fallback)));
         self
     }
 

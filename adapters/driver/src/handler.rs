@@ -615,6 +615,10 @@ impl<C: Connection> Handler<C> {
             // The router answers these (and closes the connection).
             Err(_) => (self.dispatch(head), 0),
         };
+        let dispatch = match (dispatch, &self.inner.config.fallback) {
+            (Dispatch::NotFound, Some(fallback)) => Dispatch::Respond(fallback.respond(head)),
+            (dispatch, _) => dispatch,
+        };
         Next {
             dispatch,
             head_only: head.method() == "HEAD",

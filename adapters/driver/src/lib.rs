@@ -32,7 +32,7 @@ mod runtime;
 mod time;
 
 pub use client::{change_membership, dial};
-pub use config::{Authorizer, ClientConfig, HandlerConfig, Refusal};
+pub use config::{Authorizer, ClientConfig, Fallback, HandlerConfig, Refusal};
 pub use error::{DialError, MembershipError};
 pub use handler::{AcceptSlot, Dispatch, Handler, Upgraded};
 pub use layer::Layer;
