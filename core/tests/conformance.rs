@@ -1,5 +1,5 @@
 //! Conformance with the Go `rafthttp` package, against the byte-exact captures in
-//! `shared/vectors/go-raft-http/` (see its README for what each file is).
+//! `tests/vectors/go-raft-http/` (see its README for what each file is).
 //!
 //! - `srv_*` / `real_*`: what a Go server answered to crafted requests. Our decoder + router +
 //!   encoder must answer the same status line, `Upgrade`, `Location`, `Content-Length`,
@@ -167,6 +167,30 @@ const KNOWN: &[&str] = &[
     "srv_put.request.bin",
     "srv_put.response.bin",
 ];
+
+/// The vectors are read from inside the repository: a plain clone, with nothing beside it,
+/// runs the conformance tests.
+#[test]
+fn vectors_live_inside_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the core crate sits in the workspace root");
+    let root = root.canonicalize().expect("workspace root");
+    let dir = util::vectors_dir()
+        .canonicalize()
+        .expect("vector directory");
+    assert!(
+        dir.starts_with(&root),
+        "{} is outside the repository {}",
+        dir.display(),
+        root.display()
+    );
+    assert!(root.join("Cargo.toml").is_file() && root.join("core").is_dir());
+    assert!(
+        dir.join("README.md").is_file(),
+        "the vectors' README travels with them"
+    );
+}
 
 #[test]
 fn every_vector_file_is_known() {

@@ -24,7 +24,7 @@ async_test! {
         // Larger than any internal buffer, both ways at once.
         let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let expected = big.clone();
-        rt::spawn(async move {
+        let echoed = spawn_joined(async move {
             rt::write_all(&mut dialed, &big).await;
             let back = read_exact(&mut dialed, big.len()).await;
             assert_eq!(back, big);
@@ -32,6 +32,7 @@ async_test! {
         let got = read_exact(&mut accepted, expected.len()).await;
         assert_eq!(got, expected);
         rt::write_all(&mut accepted, &got).await;
+        bounded("the echo to come back", echoed).await;
     }
 }
 
@@ -40,7 +41,7 @@ async_test! {
     /// stream (the Go client loses them: `dial_resp_101_trailing_data`).
     async fn bytes_behind_the_101_are_kept() {
         let (listener, addr) = rt::raw_listener().await;
-        rt::spawn(async move {
+        let server = spawn_joined(async move {
             let mut raw = rt::raw_accept(&listener).await;
             let mut request = Vec::new();
             while !request.ends_with(b"\r\n\r\n") {
@@ -56,6 +57,7 @@ async_test! {
         let mut dialed = layer(&own, &handler).dial(&addr, WAIT).await.expect("dial");
         assert_eq!(read_exact(&mut dialed, 5).await, b"hello");
         rt::write_all(&mut dialed, b"ping").await;
+        bounded("the scripted server", server).await;
     }
 }
 

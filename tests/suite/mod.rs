@@ -4,6 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+use futures_util::future::RemoteHandle;
 use rafthttp_driver::{ChangeError, ChangeKind, ChangeRequest, HandlerConfig, Outcome, Refusal};
 
 use super::rt;
@@ -31,13 +33,20 @@ macro_rules! async_test {
 }
 pub(crate) use async_test;
 
-/// The Go client's exact upgrade request (`dial_path_raft.request.bin`).
-const GO_DIAL: &[u8] =
-    b"GET /raft HTTP/1.1\r\nHost: 127.0.0.1:17100\r\nUser-Agent: Go-http-client/1.1\r\nUpgrade: raft\r\n\r\n";
+use rafthttp_tests::{GO_DIAL, SWITCHING};
 
-/// Our 101, byte for byte.
-const SWITCHING: &[u8] =
-    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\n";
+/// Runs `task` in the background and gives back a handle: awaiting it yields the task's output,
+/// and a panic in the task (a failed assertion) fails the test that awaits it. Dropping the
+/// handle cancels the task.
+fn spawn_joined<F>(task: F) -> RemoteHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    let (remote, handle) = task.remote_handle();
+    rt::spawn(remote);
+    handle
+}
 
 async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
     match rt::timeout(WAIT, f).await {

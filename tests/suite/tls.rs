@@ -1,123 +1,16 @@
 //! TLS: Raft connections and membership over HTTPS, mutual TLS, and what happens when one side
-//! speaks TLS and the other does not. Certificates are made here, at test time, with rcgen: a
-//! CA, a server leaf for `127.0.0.1` / `localhost`, a client leaf for mutual TLS.
+//! speaks TLS and the other does not. Certificates come from the shared rcgen fixture
+//! ([`rafthttp_tests::pki::Pki`]): a CA, a server leaf for `127.0.0.1` / `localhost`, a client
+//! leaf for mutual TLS.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rafthttp_driver::{DialError, MembershipError};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
+use rafthttp_tests::pki::Pki;
 use rt::Dialer as _;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, ServerConfig};
 
 use super::*;
-
-/// A leaf certificate and its key.
-struct Leaf {
-    cert: CertificateDer<'static>,
-    key: PrivatePkcs8KeyDer<'static>,
-}
-
-impl Leaf {
-    fn key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::Pkcs8(self.key.clone_key())
-    }
-}
-
-/// A test CA with a server and a client leaf.
-struct Pki {
-    ca: CertificateDer<'static>,
-    server: Leaf,
-    client: Leaf,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "rafthttp test CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = ca_params.self_signed(&ca_key).expect("CA cert");
-        let leaf = |names: &[&str], purpose: ExtendedKeyUsagePurpose| {
-            let key = KeyPair::generate().expect("leaf key");
-            let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
-            let mut params = CertificateParams::new(names).expect("leaf params");
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "rafthttp test leaf");
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            params.extended_key_usages = vec![purpose];
-            let cert = params.signed_by(&key, &ca, &ca_key).expect("leaf cert");
-            Leaf {
-                cert: cert.der().clone(),
-                key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-            }
-        };
-        Self {
-            server: leaf(
-                &["127.0.0.1", "localhost"],
-                ExtendedKeyUsagePurpose::ServerAuth,
-            ),
-            client: leaf(&["node.client"], ExtendedKeyUsagePurpose::ClientAuth),
-            ca: ca.der().clone(),
-        }
-    }
-
-    fn roots(&self) -> Arc<RootCertStore> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca.clone()).expect("CA root");
-        Arc::new(roots)
-    }
-
-    /// The server's config; with `mutual`, clients must present a certificate from the CA.
-    fn server(&self, mutual: bool) -> Arc<ServerConfig> {
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions");
-        let builder = if mutual {
-            let verifier = WebPkiClientVerifier::builder_with_provider(self.roots(), provider())
-                .build()
-                .expect("client verifier");
-            builder.with_client_cert_verifier(verifier)
-        } else {
-            builder.with_no_client_auth()
-        };
-        let config = builder
-            .with_single_cert(vec![self.server.cert.clone()], self.server.key())
-            .expect("server config");
-        Arc::new(config)
-    }
-
-    /// A client trusting the CA; with `certificate`, presenting the client leaf.
-    fn client(&self, certificate: bool) -> Arc<ClientConfig> {
-        let builder = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_root_certificates(self.roots());
-        let config = if certificate {
-            builder
-                .with_client_auth_cert(vec![self.client.cert.clone()], self.client.key())
-                .expect("client config")
-        } else {
-            builder.with_no_client_auth()
-        };
-        Arc::new(config)
-    }
-}
-
-/// Always the ring provider, named explicitly: rustls panics when it has to choose.
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// A handler served over TLS on loopback, with its address.
 async fn tls_node(config: HandlerConfig, tls: Arc<ServerConfig>) -> (rt::Handler, String) {
@@ -210,20 +103,18 @@ async_test! {
 }
 
 async_test! {
-    /// A TLS dialer against a plain HTTP server fails at once with a TLS error, for a dial and
-    /// for a join; neither waits for its deadline.
+    /// A TLS dialer against a plain HTTP server fails with a TLS error, for a dial and for a
+    /// join; neither waits for its deadline (a timeout would be another error variant).
     async fn tls_dialer_against_a_plain_server_fails_fast() {
         let pki = Pki::new();
         let (handler, addr) = node(quick()).await;
         let client = tls_layer(&addr, &handler, pki.client(false));
-        let started = Instant::now();
         let e = client.dial(&addr, WAIT).await.expect_err("plain server");
         assert!(matches!(e, DialError::Connect(_)), "{e:?}");
         assert!(e.to_string().contains("TLS handshake with"), "{e}");
         let e = client.join("3", &addr, WAIT).await.expect_err("plain server");
         assert!(matches!(e, MembershipError::Io { .. }), "{e:?}");
         assert!(e.to_string().starts_with(&format!("server join failed: POST \"https://{addr}/raft?id=3")), "{e}");
-        assert!(started.elapsed() < WAIT, "took {:?}", started.elapsed());
     }
 }
 
@@ -233,25 +124,24 @@ async_test! {
         let pki = Pki::new();
         let (handler, addr) = tls_node(quick(), pki.server(false)).await;
         let client = layer(&addr, &handler);
-        let started = Instant::now();
         let e = client.dial(&addr, WAIT).await.expect_err("TLS server");
         assert!(!e.is_timeout(), "{e:?}");
         let e = client.join("3", &addr, WAIT).await.expect_err("TLS server");
         assert!(!e.is_timeout(), "{e:?}");
-        assert!(started.elapsed() < WAIT, "took {:?}", started.elapsed());
     }
 }
 
 async_test! {
     /// A client that starts a TLS handshake and never finishes it does not hold up other
-    /// connections (the handshake runs in the connection's task), and is dropped at the
-    /// handler's idle timeout.
+    /// connections: the handshake runs in the connection's task. The idle timeout is far past
+    /// the suite's bound on every wait, so a handshake run in the accept loop would fail the
+    /// dial below. (That the stalled connection is dropped at the idle timeout is checked on the
+    /// driver's simulated clock, `serve_with_runs_each_handshake_in_its_connection_task`.)
     async fn stalled_tls_handshake_does_not_block_serving() {
-        let idle = Duration::from_millis(800);
+        let idle = WAIT * 60;
         let pki = Pki::new();
         let (handler, addr) = tls_node(HandlerConfig::default().with_idle_timeout(idle), pki.server(false)).await;
         let server = layer(&addr, &handler);
-        let started = Instant::now();
         let mut stalled = rt::connect(&addr).await;
         // The start of a TLS record (a handshake message), and nothing more.
         rt::write_all(&mut stalled, &[0x16, 0x03, 0x01, 0x01, 0x00]).await;
@@ -261,12 +151,6 @@ async_test! {
         let mut accepted = bounded("accept", server.accept()).await.expect("accept");
         rt::write_all(&mut dialed, b"ok").await;
         assert_eq!(read_exact(&mut accepted, 2).await, b"ok");
-        // Had the stalled handshake run in the accept loop, this connection would have waited
-        // for its timeout.
-        assert!(started.elapsed() < idle, "served after {:?}", started.elapsed());
-
-        let leftover = read_to_eof(&mut stalled).await;
-        assert!(started.elapsed() >= idle, "dropped after {:?}", started.elapsed());
-        assert!(leftover.is_empty(), "{leftover:?}");
+        drop(stalled);
     }
 }

@@ -24,9 +24,7 @@ use rafthttp_driver::{
 
 use support::{Connect, MockConn, MockDialer, MockListener, Read, Sim, Writes, pieces};
 
-/// Our 101, byte for byte.
-const SWITCHING: &[u8] =
-    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raft\r\nConnection: Upgrade\r\n\r\n";
+use rafthttp_tests::SWITCHING;
 
 /// An upgrade request as the Go client sends it (no `Connection` header).
 const UPGRADE: &[u8] = b"GET /raft HTTP/1.1\r\nHost: a:1\r\nUpgrade: raft\r\n\r\n";

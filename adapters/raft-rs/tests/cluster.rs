@@ -4,21 +4,11 @@ use std::time::Duration;
 
 use rafthttp_raft::scenario::three_nodes;
 use rafthttp_raft::{Network, Node, NodeConfig};
-use rafthttp_smol::{Handler, HandlerConfig, Layer, Requests, SmolRuntime, TcpDialer};
-use smol::net::TcpListener;
+use rafthttp_smol::{HandlerConfig, Layer, Requests, SmolRuntime};
+use rafthttp_tests::smol::endpoint as endpoint_with;
 
 async fn endpoint() -> (Layer, Requests) {
     endpoint_with(HandlerConfig::default()).await
-}
-
-async fn endpoint_with(config: HandlerConfig) -> (Layer, Requests) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let handler: Handler = Handler::with_config(config);
-    let server = handler.clone();
-    smol::spawn(async move { server.serve(listener).await }).detach();
-    let requests = handler.requests();
-    (Layer::new(&addr, handler, TcpDialer).unwrap(), requests)
 }
 
 #[test]

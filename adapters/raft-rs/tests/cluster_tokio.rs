@@ -4,22 +4,16 @@ use std::time::Duration;
 
 use rafthttp_raft::NodeConfig;
 use rafthttp_raft::scenario::three_nodes;
-use rafthttp_tokio::{Handler, Layer, Requests, TcpDialer, TokioRuntime};
-use tokio::net::TcpListener;
-
-async fn endpoint() -> (Layer, Requests) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let handler = Handler::new();
-    let server = handler.clone();
-    tokio::spawn(async move { server.serve(listener).await });
-    let requests = handler.requests();
-    (Layer::new(&addr, handler, TcpDialer).unwrap(), requests)
-}
+use rafthttp_tests::tokio::endpoint;
+use rafthttp_tokio::{HandlerConfig, TokioRuntime};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_on_tokio() {
-    let endpoints = [endpoint().await, endpoint().await, endpoint().await];
+    let endpoints = [
+        endpoint(HandlerConfig::default()).await,
+        endpoint(HandlerConfig::default()).await,
+        endpoint(HandlerConfig::default()).await,
+    ];
     let config = NodeConfig::default().with_tick(Duration::from_millis(50));
     let report = three_nodes(TokioRuntime, endpoints, config, Duration::from_secs(8))
         .await

@@ -9,11 +9,9 @@ use rafthttp_core::{
     BodyFraming, Decoded, Limits, RequestDecoder, RequestHead, ResponseDecoder, ResponseHead,
 };
 
-/// The Go captures. CI checks the repository out next to `shared/`, as on the dev machine.
-pub(crate) const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/go-raft-http"
-);
+/// The Go captures, vendored in this crate (`tests/vectors/go-raft-http/`, with its README), so
+/// a plain clone of the repository runs every test.
+pub(crate) const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/go-raft-http");
 
 /// The directory of the Go captures.
 pub(crate) fn vectors_dir() -> &'static Path {
