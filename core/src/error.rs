@@ -1,6 +1,7 @@
 //! Error types, one enum per phase.
 
-use crate::membership::ChangeKind;
+use crate::membership::{ChangeKind, TransportStage};
+use crate::target::Scheme;
 
 /// A request head the server refuses. Each variant knows the status to answer with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,6 +181,20 @@ pub enum MembershipError {
         /// The `Location` value received.
         location: Box<str>,
     },
+    /// A redirect to an `https` URL reached a client that dials plain TCP. (A client that dials
+    /// TLS follows `http` and `https` Locations alike, over TLS: the Go package writes `http`
+    /// Locations on TLS listeners too.)
+    #[error(
+        "server {kind} failed: redirected to {location}, which this dialer cannot reach (it speaks {transport})"
+    )]
+    Scheme {
+        /// Join or leave.
+        kind: ChangeKind,
+        /// The URL redirected to.
+        location: Box<str>,
+        /// What the client's dialer speaks.
+        transport: Scheme,
+    },
     /// The deadline passed before an answer arrived.
     #[error("server {kind} failed: {method} \"{url}\": deadline exceeded")]
     Timeout {
@@ -189,6 +204,21 @@ pub enum MembershipError {
         method: &'static str,
         /// The URL of the request in flight.
         url: Box<str>,
+    },
+    /// Connecting, writing or reading failed (at the first target; or, behind a redirect,
+    /// until the deadline).
+    #[error("server {kind} failed: {method} \"{url}\": {stage}: {reason}")]
+    Transport {
+        /// Join or leave.
+        kind: ChangeKind,
+        /// The request method.
+        method: &'static str,
+        /// The URL of the request.
+        url: Box<str>,
+        /// Where it failed.
+        stage: TransportStage,
+        /// Why, as the transport reported it.
+        reason: Box<str>,
     },
     /// The server's response could not be read.
     #[error("server {kind} failed: {method} \"{url}\": {source}")]

@@ -323,7 +323,7 @@ impl<'b> RequestHead<'b> {
 }
 
 /// Whether `b` may appear in a token such as a method (RFC 9110 section 5.6.2).
-fn is_token_byte(b: u8) -> bool {
+pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

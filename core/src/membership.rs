@@ -95,13 +95,20 @@ pub const MAX_REDIRECTS: u8 = 10;
 /// Bytes of a failure body kept for the error message.
 pub const MAX_ERROR_BODY: usize = 4096;
 
+/// The first wait before sending again, by default.
+pub const DEFAULT_FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest wait before sending again, by default.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// What the [`MembershipClient`] wants next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Output {
     /// Open a connection to `authority` over `scheme`, write `request`, read one response and
-    /// pass it to [`MembershipClient::handle_response`] (or a malformed response to
-    /// [`MembershipClient::handle_malformed`]).
+    /// pass it to [`MembershipClient::handle_response`] (a malformed response to
+    /// [`MembershipClient::handle_malformed`], a failure to connect, write or read to
+    /// [`MembershipClient::handle_transport_error`]).
     Transmit(Transmit),
     /// Nothing to do before this instant; then call [`MembershipClient::handle_timeout`].
     /// While a request is in flight this is the overall deadline.
@@ -113,7 +120,8 @@ pub enum Output {
 /// One HTTP request to send on a new connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
-    /// Plain HTTP or TLS.
+    /// Plain HTTP or TLS: always the client's own transport ([`MembershipClient::with_scheme`]),
+    /// whatever scheme a redirect named.
     pub scheme: Scheme,
     /// The `host:port` to connect to.
     pub authority: String,
@@ -121,11 +129,34 @@ pub struct Transmit {
     pub request: Vec<u8>,
 }
 
+/// Where an exchange failed below HTTP, for [`MembershipClient::handle_transport_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportStage {
+    /// Connecting (refused, unreachable, a failed TLS handshake).
+    Connect,
+    /// Writing the request.
+    Send,
+    /// Reading the response: the connection was reset or closed before a complete head.
+    Receive,
+}
+
+impl fmt::Display for TransportStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Connect => "connecting failed",
+            Self::Send => "sending the request failed",
+            Self::Receive => "reading the response failed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Ready,
     InFlight,
-    /// Waiting to retry after a 503; the 503 is the result if the deadline passes first.
+    /// Waiting to send again (after a 503, or after a transport failure behind a redirect);
+    /// the error is the result if the deadline passes first.
     Backoff(Instant, MembershipError),
     Done(Result<(), MembershipError>),
 }
@@ -168,14 +199,20 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct MembershipClient {
     kind: ChangeKind,
+    /// The transport: what the caller dials with. Redirects never change it.
     scheme: Scheme,
     authority: String,
     /// Path and query of the next request.
     target: String,
+    /// The first request's authority and target, where a broken redirect chain starts again.
+    origin: (String, String),
     deadline: Instant,
+    /// Redirects followed since the request was last sent to the origin.
     redirects: u8,
     backoff: Duration,
     max_backoff: Duration,
+    /// State of the jitter generator; `None` for exact delays.
+    jitter: Option<u64>,
     headers: ExtraHeaders,
     state: State,
 }
@@ -214,27 +251,43 @@ impl MembershipClient {
             kind,
             scheme: Scheme::Http,
             authority: target.to_owned(),
+            origin: (target.to_owned(), request_target.clone()),
             target: request_target,
             deadline,
             redirects: 0,
-            backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(1),
+            backoff: DEFAULT_FIRST_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            jitter: None,
             headers: ExtraHeaders::default(),
             state: State::Ready,
         })
     }
 
-    /// Sets the first wait after a 503 (doubled on every retry up to `max`). Defaults: 50 ms,
-    /// 1 s.
+    /// Sets the first wait before sending again (doubled on every retry up to `max`). Defaults:
+    /// [`DEFAULT_FIRST_BACKOFF`], [`DEFAULT_MAX_BACKOFF`].
     #[must_use]
     pub fn with_backoff(mut self, first: Duration, max: Duration) -> Self {
         self.backoff = first;
-        self.max_backoff = max;
+        self.max_backoff = max.max(first);
         self
     }
 
-    /// Sets the scheme of the first request (default `http`; `https` for a client that dials
-    /// TLS). Redirects may change it.
+    /// Jitters every wait: each one is drawn from `[delay / 2, delay]` by a small generator
+    /// seeded with `seed`, so that clients retrying together spread out. The core has no source
+    /// of randomness; the caller supplies the seed (and the same seed gives the same waits).
+    /// Without it, waits are exact.
+    #[must_use]
+    pub fn with_jitter(mut self, seed: u64) -> Self {
+        // splitmix64's increment keeps a zero seed from sticking at zero.
+        self.jitter = Some(seed ^ 0x9E37_79B9_7F4A_7C15);
+        self
+    }
+
+    /// Sets the transport the caller dials with (default `http`; `https` for a client that
+    /// dials TLS). Redirects never change it: a TLS client follows `http` and `https`
+    /// Locations alike, over TLS (the Go package writes `http` Locations on TLS listeners, and
+    /// dials them with its TLS dial function), checking the certificate against the Location's
+    /// host; a plain client refuses an `https` Location with [`MembershipError::Scheme`].
     #[must_use]
     pub fn with_scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = scheme;
@@ -301,8 +354,8 @@ impl MembershipClient {
     }
 
     /// Time passed. Harmless when called early or twice: it acts only once `now` reaches the
-    /// backoff instant (send again) or the deadline (fail with a timeout, or with the last 503 if
-    /// that is all the server said).
+    /// backoff instant (send again) or the deadline (fail with a timeout, or with what ended the
+    /// last attempt: a 503, or a transport failure behind a redirect).
     pub fn handle_timeout(&mut self, now: Instant) {
         match &self.state {
             State::Done(_) => {}
@@ -349,17 +402,68 @@ impl MembershipClient {
                 None => fail(self.kind),
                 Some(location) => self.follow(location),
             },
-            503 => {
-                let at = now + self.backoff;
-                self.backoff = (self.backoff * 2).min(self.max_backoff);
-                if at >= self.deadline {
-                    fail(self.kind)
-                } else {
-                    State::Backoff(at, failure(self.kind))
-                }
-            }
+            503 => self.retry_at(now, failure(self.kind)),
             _ => fail(self.kind),
         };
+    }
+
+    /// Waits, then sends again; or ends with `error` when the wait would reach the deadline.
+    fn retry_at(&mut self, now: Instant, error: MembershipError) -> State {
+        let at = now + self.next_wait();
+        if at >= self.deadline {
+            State::Done(Err(error))
+        } else {
+            State::Backoff(at, error)
+        }
+    }
+
+    /// The next wait, jittered when asked for; doubles the one after it.
+    fn next_wait(&mut self) -> Duration {
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(self.max_backoff);
+        let Some(state) = &mut self.jitter else {
+            return wait;
+        };
+        // splitmix64: tiny, and plenty for spreading retries.
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let half = wait / 2;
+        let span = u64::try_from((wait - half).as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(z.checked_rem(span.saturating_add(1)).unwrap_or(0))
+    }
+
+    /// Connecting, writing the request or reading the response failed (refused, reset, a
+    /// failed TLS handshake, the connection closed before a complete head). `reason` says why,
+    /// for the error. Ignored unless a request is in flight.
+    ///
+    /// At the first target this ends the call, as in Go. Behind a redirect it does not: a
+    /// follower may still point at a leader that just died, until it notices; so the call
+    /// starts again from the first target after a (jittered, exponential) wait, within the
+    /// deadline, and ends with this failure if the deadline comes first.
+    pub fn handle_transport_error(&mut self, now: Instant, stage: TransportStage, reason: &str) {
+        if self.state != State::InFlight {
+            return;
+        }
+        if now >= self.deadline {
+            return self.fail_timeout();
+        }
+        let error = MembershipError::Transport {
+            kind: self.kind,
+            method: self.kind.method(),
+            url: self.url().into(),
+            stage,
+            reason: reason.into(),
+        };
+        if self.redirects == 0 {
+            self.state = State::Done(Err(error));
+            return;
+        }
+        (self.authority, self.target) = self.origin.clone();
+        self.redirects = 0;
+        self.state = self.retry_at(now, error);
     }
 
     /// The response to the request in flight could not be decoded.
@@ -397,8 +501,14 @@ impl MembershipClient {
         else {
             return invalid(self);
         };
+        if scheme == Scheme::Https && self.scheme == Scheme::Http {
+            return State::Done(Err(MembershipError::Scheme {
+                kind: self.kind,
+                location: format!("{scheme}://{authority}{target}").into(),
+                transport: self.scheme,
+            }));
+        }
         self.redirects += 1;
-        self.scheme = scheme;
         self.authority = authority;
         self.target = target;
         State::Ready

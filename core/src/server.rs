@@ -27,6 +27,32 @@ pub const BUSY_TEXT: &str = "too many raft connections waiting to be accepted";
 /// The interim response to `Expect: 100-continue`, sent before reading a body.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// What a TLS server answers a client that speaks plain HTTP to it: the bytes Go's TLS server
+/// writes (`crypto/tls` hands net/http the record header; net/http writes this and closes), so
+/// that curl and Go clients print a reason instead of a malformed response.
+pub const PLAIN_HTTP_ON_TLS: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// The answer a TLS listener writes (then closes) when the first byte a client sent starts an
+/// HTTP request instead of a TLS record, or `None` to go on with the TLS handshake.
+///
+/// TLS records start with a content type between 20 and 24 (an SSLv2-style hello with a byte
+/// at or above 128); an HTTP request starts with a method, a token. One byte decides, so a
+/// server can peek it without reading anything the TLS handshake needs.
+///
+/// ```
+/// use rafthttp_core::server::{PLAIN_HTTP_ON_TLS, plain_http_on_tls};
+///
+/// assert_eq!(plain_http_on_tls(b"POST /raft?id=1 HTTP/1.1\r\n"), Some(PLAIN_HTTP_ON_TLS));
+/// assert_eq!(plain_http_on_tls(&[0x16, 0x03, 0x01]), None); // a ClientHello
+/// ```
+pub fn plain_http_on_tls(first: &[u8]) -> Option<&'static [u8]> {
+    match first.first() {
+        Some(&b) if crate::head::is_token_byte(b) => Some(PLAIN_HTTP_ON_TLS),
+        _ => None,
+    }
+}
+
 /// What to do with a request, decided from its head alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rafthttp_core::membership::{
-    ChangeKind, MAX_ERROR_BODY, MAX_REDIRECTS, MembershipClient, Output, Transmit,
+    ChangeKind, MAX_ERROR_BODY, MAX_REDIRECTS, MembershipClient, Output, Transmit, TransportStage,
 };
 use rafthttp_core::{
     Change, ChangeError, Decoded, InputError, Limits, MembershipError, RaftPath, RequestDecoder,
@@ -38,6 +38,8 @@ struct Pair {
     now: Instant,
     client: MembershipClient,
     servers: HashMap<&'static str, Script>,
+    /// Authorities where connecting fails (a dead node).
+    dead: Vec<&'static str>,
     sent: Vec<Sent>,
 }
 
@@ -72,8 +74,15 @@ impl Pair {
             now: start,
             client,
             servers: HashMap::new(),
+            dead: Vec::new(),
             sent: Vec::new(),
         }
+    }
+
+    /// Nothing listens at `authority` any more: connecting there fails.
+    fn dead(mut self, authority: &'static str) -> Self {
+        self.dead.push(authority);
+        self
     }
 
     fn server(mut self, authority: &'static str, script: Script) -> Self {
@@ -94,6 +103,17 @@ impl Pair {
                 assert!(at <= self.client.deadline(), "no wait past the deadline");
                 self.now = at;
                 self.client.handle_timeout(at);
+            }
+            Output::Transmit(transmit) if self.dead.contains(&transmit.authority.as_str()) => {
+                self.sent.push(Sent {
+                    at: self.now - self.start,
+                    transmit,
+                });
+                self.client.handle_transport_error(
+                    self.now,
+                    TransportStage::Connect,
+                    "connection refused",
+                );
             }
             Output::Transmit(transmit) => {
                 let server = self
@@ -327,16 +347,195 @@ fn relative_redirect_keeps_the_authority() {
 }
 
 #[test]
-fn https_redirect_asks_for_tls() {
+fn https_redirect_is_refused_by_a_plain_client() {
     let mut pair = Pair::join()
         .server(
             FOLLOWER,
             fixed(b"HTTP/1.1 308 Permanent Redirect\r\nLocation: https://127.0.0.1:17202/raft?id=3\r\nContent-Length: 0\r\n\r\n"),
         )
         .server(LEADER, fixed(OK));
+    assert_eq!(
+        pair.drive(),
+        Err(MembershipError::Scheme {
+            kind: ChangeKind::Join,
+            location: "https://127.0.0.1:17202/raft?id=3".into(),
+            transport: Scheme::Http,
+        })
+    );
+    assert_eq!(
+        pair.sent.len(),
+        1,
+        "nothing sent in plain text to an https URL"
+    );
+}
+
+#[test]
+fn tls_client_follows_http_and_https_locations_over_tls() {
+    // Go's TLS handler writes `http` Locations (`srv_post_leader.response.bin`); a TLS client
+    // follows them over TLS, as Go's does. `https` Locations too.
+    let go_308 = util::vector("srv_post_leader.response.bin");
+    let mut pair = Pair::join()
+        .server(FOLLOWER, fixed(go_308))
+        .server(
+            LEADER,
+            sequence(&[b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://127.0.0.1:17203/raft?id=3&address=127.0.0.1:17103\r\nContent-Length: 0\r\n\r\n"]),
+        )
+        .server("127.0.0.1:17203", fixed(OK));
+    pair.client = pair.client.clone().with_scheme(Scheme::Https);
     assert_eq!(pair.drive(), Ok(()));
-    assert_eq!(pair.sent[0].transmit.scheme, Scheme::Http);
-    assert_eq!(pair.sent[1].transmit.scheme, Scheme::Https);
+    let hops: Vec<_> = pair
+        .sent
+        .iter()
+        .map(|s| (s.transmit.scheme, s.transmit.authority.as_str()))
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            (Scheme::Https, FOLLOWER),
+            (Scheme::Https, LEADER),
+            (Scheme::Https, "127.0.0.1:17203")
+        ]
+    );
+    assert!(pair.sent[1].transmit.request.starts_with(
+        b"POST /raft?id=3&address=127.0.0.1:17103 HTTP/1.1\r\nHost: 127.0.0.1:17202\r\n"
+    ));
+}
+
+const NEW_LEADER: &str = "127.0.0.1:17204";
+
+fn redirect_to(leader: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: http://{leader}/raft?id=3&address={SELF_ADDR}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn refused_first_target_fails_at_once() {
+    // As in Go: nothing listens where the caller pointed (Go 28).
+    let mut pair = Pair::join().dead(FOLLOWER);
+    assert_eq!(
+        pair.drive(),
+        Err(MembershipError::Transport {
+            kind: ChangeKind::Join,
+            method: "POST",
+            url: format!("http://{FOLLOWER}/raft?id=3&address={SELF_ADDR}").into(),
+            stage: TransportStage::Connect,
+            reason: "connection refused".into(),
+        })
+    );
+    assert_eq!(pair.times(), [ms(0)]);
+}
+
+#[test]
+fn dead_leader_behind_a_redirect_is_retried_from_the_first_target() {
+    // A follower keeps redirecting to a leader that just died until it learns the new one.
+    let mut answers = vec![
+        redirect_to(LEADER),
+        redirect_to(LEADER),
+        redirect_to(NEW_LEADER),
+    ]
+    .into_iter();
+    let mut pair = Pair::join()
+        .server(FOLLOWER, Box::new(move |_| answers.next()))
+        .dead(LEADER)
+        .server(NEW_LEADER, fixed(OK));
+    assert_eq!(pair.drive(), Ok(()));
+    let hops: Vec<_> = pair
+        .sent
+        .iter()
+        .map(|s| (s.at, s.transmit.authority.as_str()))
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            (ms(0), FOLLOWER),
+            (ms(0), LEADER),
+            (ms(50), FOLLOWER),
+            (ms(50), LEADER),
+            (ms(150), FOLLOWER),
+            (ms(150), NEW_LEADER),
+        ]
+    );
+    // Each round starts with the very first request again.
+    assert_eq!(pair.sent[0].transmit, pair.sent[2].transmit);
+}
+
+#[test]
+fn a_leader_that_stays_dead_fails_with_its_error_by_the_deadline() {
+    let mut pair = Pair::join()
+        .server(FOLLOWER, fixed(redirect_to(LEADER)))
+        .dead(LEADER);
+    let result = pair.drive();
+    assert!(
+        matches!(
+            &result,
+            Err(MembershipError::Transport { url, stage: TransportStage::Connect, .. })
+                if url.starts_with(&format!("http://{LEADER}/raft"))
+        ),
+        "{result:?}"
+    );
+    assert!(
+        pair.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        pair.elapsed()
+    );
+    // 50, 100, 200, 400 ms: the next wait would pass the deadline.
+    assert_eq!(pair.sent.len(), 10);
+}
+
+#[test]
+fn redirect_count_starts_again_with_each_round() {
+    // Ten rounds of one redirect each are not a redirect loop.
+    let mut rounds = 0;
+    let mut pair = Pair::new(ChangeKind::Join, "3", SELF_ADDR, Duration::from_secs(60))
+        .server(
+            FOLLOWER,
+            Box::new(move |_| {
+                rounds += 1;
+                Some(redirect_to(if rounds <= 12 { LEADER } else { NEW_LEADER }))
+            }),
+        )
+        .dead(LEADER)
+        .server(NEW_LEADER, fixed(OK));
+    assert_eq!(pair.drive(), Ok(()));
+}
+
+#[test]
+fn jittered_waits_stay_within_half_and_all_of_the_backoff() {
+    let run = |seed| {
+        let mut pair = Pair::new(ChangeKind::Join, "3", SELF_ADDR, Duration::from_secs(60)).server(
+            FOLLOWER,
+            sequence(&[
+                UNAVAILABLE,
+                UNAVAILABLE,
+                UNAVAILABLE,
+                UNAVAILABLE,
+                UNAVAILABLE,
+                UNAVAILABLE,
+                OK,
+            ]),
+        );
+        pair.client = pair.client.clone().with_jitter(seed);
+        assert_eq!(pair.drive(), Ok(()));
+        pair.times()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect::<Vec<_>>()
+    };
+    let exact = [50, 100, 200, 400, 800, 1000].map(ms);
+    for seed in [0, 1, 42, u64::MAX] {
+        let waits = run(seed);
+        assert_eq!(waits.len(), exact.len());
+        for (wait, full) in waits.iter().zip(exact) {
+            assert!(
+                *wait >= full / 2 && *wait <= full,
+                "seed {seed}: {wait:?} for {full:?}"
+            );
+        }
+        assert_eq!(waits, run(seed), "the same seed gives the same waits");
+    }
+    assert_ne!(run(1), run(2), "different seeds spread out");
 }
 
 #[test]

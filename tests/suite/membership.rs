@@ -142,3 +142,27 @@ async_test! {
         assert!(e.to_string().ends_with("stopped after 10 redirects"), "{e}");
     }
 }
+
+async_test! {
+    /// A follower that still redirects to a leader that died: the join starts again from the
+    /// follower (after a short wait) until the follower names the new leader, within the
+    /// call's deadline. Go's client gives up at the first refused connection.
+    async fn join_survives_a_dead_leader_behind_a_follower() {
+        let (leader, leader_addr) = node(quick()).await;
+        let leader_seen = consume(&leader, |_| Some(Ok(())));
+        let (listener, dead_addr) = rt::raw_listener().await;
+        drop(listener);
+        let (follower, follower_addr) = node(quick()).await;
+        let (dead, live) = (dead_addr.clone(), leader_addr.clone());
+        let follower_seen = consume(&follower, move |n| {
+            Some(not_leader(Some(if n < 2 { &dead } else { &live })))
+        });
+        let (own_handler, own) = node(quick()).await;
+        layer(&own, &own_handler)
+            .join("4", &follower_addr, WAIT)
+            .await
+            .expect("join once the follower knows the new leader");
+        assert_eq!(follower_seen.lock().unwrap().len(), 3);
+        assert_eq!(*leader_seen.lock().unwrap(), [(ChangeKind::Join, "4".to_owned(), own)]);
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rafthttp_driver::{DialError, MembershipError};
+use rafthttp_driver::{DialError, MembershipError, Scheme};
 use rafthttp_tests::pki::Pki;
 use rt::Dialer as _;
 use rustls::{ClientConfig, ServerConfig};
@@ -47,33 +47,121 @@ async_test! {
     }
 }
 
+/// A join's redirect, read raw from a TLS connection to `follower_addr`.
+async fn redirect_over_tls(pki: &Pki, follower_addr: &str) -> Reply {
+    let dialer = rt::TlsDialer::new(pki.client(false));
+    let mut conn = bounded("connect", dialer.connect(follower_addr))
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /raft?id=9&address=x:1 HTTP/1.1\r\nHost: {follower_addr}\r\nContent-Length: 0\r\n\r\n"
+    );
+    rt::write_all(&mut conn, request.as_bytes()).await;
+    read_reply(&mut conn, false).await
+}
+
 async_test! {
-    /// A join sent over TLS to a follower is redirected (`https` Location) to the TLS leader
-    /// and applied there; so is a leave.
-    async fn tls_join_is_redirected_to_the_tls_leader() {
+    /// Issue 9. A TLS follower's redirect to the TLS leader says `http://` by default, as the
+    /// Go handler writes it (Go clients dial every URL with their TLS dial function and cannot
+    /// follow `https` ones); `https` when configured, for generic HTTP clients. Our TLS client
+    /// follows either, over TLS, for a join and a leave.
+    async fn tls_follower_redirects_with_the_configured_scheme_and_tls_clients_follow() {
+        let pki = Pki::new();
+        for (scheme, expected) in [(None, "http"), (Some(Scheme::Https), "https")] {
+            let config = || match scheme {
+                None => quick(),
+                Some(scheme) => quick().with_scheme(scheme),
+            };
+            let (leader, leader_addr) = tls_node(config(), pki.server(false)).await;
+            let leader_seen = consume(&leader, |_| Some(Ok(())));
+            let (follower, follower_addr) = tls_node(config(), pki.server(false)).await;
+            let redirect_to = leader_addr.clone();
+            let follower_seen = consume(&follower, move |_| Some(not_leader(Some(&redirect_to))));
+
+            let reply = redirect_over_tls(&pki, &follower_addr).await;
+            assert_eq!(reply.status(), 308, "{reply:?}");
+            let location = format!("{expected}://{leader_addr}/raft?id=9&address=x:1");
+            assert_eq!(reply.header("location"), Some(&*location));
+
+            let (joiner_handler, joiner_addr) = tls_node(config(), pki.server(false)).await;
+            let joiner = tls_layer(&joiner_addr, &joiner_handler, pki.client(false));
+            joiner.join("3", &follower_addr, WAIT).await.expect("join via follower");
+            assert_eq!(*leader_seen.lock().unwrap(), [(ChangeKind::Join, "3".to_owned(), joiner_addr.clone())]);
+            joiner.leave("3", &follower_addr, WAIT).await.expect("leave via follower");
+            assert_eq!(leader_seen.lock().unwrap()[1], (ChangeKind::Leave, "3".to_owned(), String::new()));
+            assert_eq!(follower_seen.lock().unwrap().len(), 3, "redirect probe, join, leave");
+        }
+    }
+}
+
+async_test! {
+    /// Issue 9. A Go TLS follower answers with Go's 308 bytes (`srv_post_leader.response.bin`:
+    /// an `http://` Location, no TLS in it). Our TLS client follows it over TLS to the leader.
+    async fn tls_client_follows_the_go_308_over_tls() {
         let pki = Pki::new();
         let (leader, leader_addr) = tls_node(quick(), pki.server(false)).await;
         let leader_seen = consume(&leader, |_| Some(Ok(())));
-        let (follower, follower_addr) = tls_node(quick(), pki.server(false)).await;
-        let redirect_to = leader_addr.clone();
-        let follower_seen = consume(&follower, move |_| Some(not_leader(Some(&redirect_to))));
-
-        // The redirect itself, read from a TLS connection.
-        let dialer = rt::TlsDialer::new(pki.client(false));
-        let mut conn = bounded("connect", dialer.connect(&follower_addr)).await.expect("connect");
-        let request = format!("POST /raft?id=9&address=x:1 HTTP/1.1\r\nHost: {follower_addr}\r\nContent-Length: 0\r\n\r\n");
-        rt::write_all(&mut conn, request.as_bytes()).await;
-        let reply = read_reply(&mut conn, false).await;
-        assert_eq!(reply.status(), 308, "{reply:?}");
-        assert_eq!(reply.header("location"), Some(&*format!("https://{leader_addr}/raft?id=9&address=x:1")));
-
         let (joiner_handler, joiner_addr) = tls_node(quick(), pki.server(false)).await;
+        // Go's bytes, with the leader and the joiner (whose query Go copies) at our addresses.
+        let go_308 = String::from_utf8(rafthttp_tests::GO_308.to_vec())
+            .expect("ASCII")
+            .replace("127.0.0.1:17202", &leader_addr)
+            .replace("127.0.0.1:17103", &joiner_addr);
+        let (listener, go_follower) = rt::raw_listener().await;
+        let server_config = pki.server(false);
+        let script = spawn_joined(async move {
+            let raw = rt::raw_accept(&listener).await;
+            let mut tls = rt::tls_accept(raw, server_config).await;
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                request.extend(read_exact(&mut tls, 1).await);
+            }
+            let text = String::from_utf8(request).expect("ASCII request");
+            assert!(text.starts_with("POST /raft?id=3&address="), "{text}");
+            rt::write_all(&mut tls, go_308.as_bytes()).await;
+        });
         let joiner = tls_layer(&joiner_addr, &joiner_handler, pki.client(false));
-        joiner.join("3", &follower_addr, WAIT).await.expect("join via follower");
-        assert_eq!(*leader_seen.lock().unwrap(), [(ChangeKind::Join, "3".to_owned(), joiner_addr.clone())]);
-        assert_eq!(follower_seen.lock().unwrap().len(), 2);
-        joiner.leave("3", &follower_addr, WAIT).await.expect("leave via follower");
-        assert_eq!(leader_seen.lock().unwrap()[1], (ChangeKind::Leave, "3".to_owned(), String::new()));
+        joiner.join("3", &go_follower, WAIT).await.expect("join through the Go follower");
+        bounded("the scripted Go follower", script).await;
+        assert_eq!(*leader_seen.lock().unwrap(), [(ChangeKind::Join, "3".to_owned(), joiner_addr)]);
+    }
+}
+
+async_test! {
+    /// Issue 9. A plain dialer still refuses an `https://` Location (it would send the request
+    /// in clear text to a TLS port), naming the URL.
+    async fn plain_dialer_refuses_an_https_location() {
+        let (follower, follower_addr) = node(quick().with_scheme(Scheme::Https)).await;
+        let _seen = consume(&follower, |_| Some(not_leader(Some("127.0.0.1:9"))));
+        let (own_handler, own) = node(quick()).await;
+        let e = layer(&own, &own_handler).join("3", &follower_addr, WAIT).await.expect_err("https");
+        assert!(
+            matches!(e, MembershipError::Protocol(rafthttp_driver::core::MembershipError::Scheme { .. })),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("server join failed: redirected to https://127.0.0.1:9/raft?id=3&address={own}, which this dialer cannot reach (it speaks http)")
+        );
+    }
+}
+
+async_test! {
+    /// Issue 9. Plain HTTP sent to a TLS port gets the answer Go's TLS server gives, which
+    /// curl and Go clients print, instead of a TLS alert; the connection is then closed.
+    async fn plain_http_to_a_tls_port_gets_a_readable_400() {
+        let pki = Pki::new();
+        let (_handler, addr) = tls_node(quick(), pki.server(false)).await;
+        let mut raw = rt::connect(&addr).await;
+        rt::write_all(&mut raw, format!("POST /raft?id=3&address=a:1 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+        let answer = read_to_eof(&mut raw).await;
+        assert_eq!(
+            String::from_utf8_lossy(&answer),
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        );
+        // A TLS client on the same port is not affected.
+        let client = tls_layer(&addr, &_handler, pki.client(false));
+        let _ = bounded("dial", client.dial(&addr, WAIT)).await.expect("TLS still works");
     }
 }
 

@@ -68,6 +68,17 @@ mod rt {
         listener.accept().await.expect("accept").0
     }
 
+    /// The server side of a TLS handshake on a raw socket, for scripted TLS servers.
+    pub(crate) async fn tls_accept(
+        raw: Raw,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> impl Io + Send {
+        rafthttp_smol::futures_rustls::TlsAcceptor::from(config)
+            .accept(raw)
+            .await
+            .expect("TLS handshake")
+    }
+
     pub(crate) async fn connect(addr: &str) -> Raw {
         TcpStream::connect(addr).await.expect("connect")
     }

@@ -77,7 +77,9 @@ pub async fn serve(handler: &Handler, listener: async_std::net::TcpListener) -> 
 
 /// Serves HTTPS for `handler` on an async-std listener (see
 /// [`rafthttp_smol::Handler::serve_tls`]): TLS handshakes run in each connection's task,
-/// bounded by the idle timeout, and redirects to the leader are `https`.
+/// bounded by the idle timeout, and redirects to the leader follow
+/// [`HandlerConfig::scheme`](rafthttp_smol::HandlerConfig::scheme) (`http` by default, as Go
+/// writes them).
 ///
 /// ```no_run
 /// use std::sync::Arc;

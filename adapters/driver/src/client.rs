@@ -4,7 +4,10 @@ use std::io;
 use std::time::Duration;
 
 use futures_util::{AsyncReadExt, AsyncWriteExt};
-use rafthttp_core::membership::{MAX_ERROR_BODY, MembershipClient, Output, Transmit};
+use rafthttp_core::MembershipError as CoreError;
+use rafthttp_core::membership::{
+    MAX_ERROR_BODY, MembershipClient, Output, Transmit, TransportStage,
+};
 use rafthttp_core::{
     BodyFraming, ChangeKind, ClientHandshake, Decoded, Limits, RaftPath, ResponseDecoder,
 };
@@ -84,7 +87,12 @@ async fn read_some<C: futures_io::AsyncRead + Unpin>(
 
 /// Asks the node at `target` to apply a membership change for server `id` at `address`, like
 /// the Go package's `ChangeMembership`: follows redirects to the leader, retries while the
-/// leader is unknown (503), all within `timeout`.
+/// leader is unknown (503) and, behind a redirect, after a connection failure (a follower may
+/// still point at a leader that just died), all within `timeout`. Waits between attempts are
+/// jittered.
+///
+/// A TLS dialer (`scheme() == https`) follows `http` and `https` Locations alike, over TLS, as
+/// the Go client does; a plain one refuses an `https` Location.
 ///
 /// # Errors
 /// [`MembershipError`]: the status and body the cluster answered with, a transport error, or
@@ -105,40 +113,50 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
     let limits = config.limits;
     let mut client = MembershipClient::new(kind, path, id, address, target, deadline)?
         .with_scheme(dialer.scheme())
+        .with_backoff(config.first_backoff, config.max_backoff)
+        .with_jitter(jitter_seed())
         .with_headers(config.headers.clone());
+    // The last transport failure, handed back with its `io::Error` if it ends the call.
+    let mut last_io = None;
     loop {
         match client.poll_output() {
             Output::Done(result) => {
                 match &result {
                     Ok(()) => tracing::info!(%kind, %id, %target, "membership change accepted"),
+                    Err(error @ CoreError::Scheme { .. }) => {
+                        tracing::warn!(%kind, %id, %target, %error, "membership redirect refused");
+                    }
                     Err(error) => {
-                        tracing::info!(%kind, %id, %target, %error, "membership change failed")
+                        tracing::info!(%kind, %id, %target, %error, "membership change failed");
                     }
                 }
-                return result.map_err(MembershipError::from);
+                return result.map_err(|error| match (error, last_io) {
+                    (
+                        CoreError::Transport {
+                            kind, method, url, ..
+                        },
+                        Some(source),
+                    ) => MembershipError::Io {
+                        kind,
+                        method,
+                        url: url.into(),
+                        source,
+                    },
+                    (error, _) => MembershipError::from(error),
+                });
             }
             Output::Timeout(at) => {
                 rt.sleep_until(at).await;
                 client.handle_timeout(rt.now().max(at));
             }
             Output::Transmit(transmit) => {
-                if transmit.scheme != dialer.scheme() {
-                    return Err(MembershipError::Scheme {
-                        kind,
-                        url: client.url(),
-                        dialer_scheme: dialer.scheme(),
-                    });
-                }
                 let exchange = exchange(rt, dialer, &mut client, &transmit, limits);
                 match time::until(rt, deadline, exchange).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(source)) => {
-                        return Err(MembershipError::Io {
-                            kind,
-                            method: kind.method(),
-                            url: client.url(),
-                            source,
-                        });
+                    Ok(Err((stage, source))) => {
+                        tracing::debug!(%kind, %id, url = %client.url(), %stage, %source, "membership request failed");
+                        client.handle_transport_error(rt.now(), stage, &source.to_string());
+                        last_io = Some(source);
                     }
                     Err(time::Elapsed) => client.handle_timeout(rt.now().max(deadline)),
                 }
@@ -147,17 +165,33 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
     }
 }
 
-/// Sends one request on a new connection and feeds the response to the machine.
+/// A seed for the retry jitter: the core has no randomness, and std's hasher keys are random
+/// per process and per `RandomState`.
+fn jitter_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// Sends one request on a new connection and feeds the response to the machine. A failure
+/// below HTTP comes back with the stage it happened in.
 async fn exchange<R: Runtime, D: Dialer>(
     rt: &R,
     dialer: &D,
     client: &mut MembershipClient,
     transmit: &Transmit,
     limits: Limits,
-) -> io::Result<()> {
-    let mut conn = dialer.connect(&transmit.authority).await?;
-    conn.write_all(&transmit.request).await?;
-    conn.flush().await?;
+) -> Result<(), (TransportStage, io::Error)> {
+    let stage = |stage| move |error| (stage, error);
+    let mut conn = dialer
+        .connect(&transmit.authority)
+        .await
+        .map_err(stage(TransportStage::Connect))?;
+    conn.write_all(&transmit.request)
+        .await
+        .map_err(stage(TransportStage::Send))?;
+    conn.flush().await.map_err(stage(TransportStage::Send))?;
     let mut buf = Vec::new();
     let mut decoder = ResponseDecoder::new(limits);
     let (consumed, status, framing) = loop {
@@ -165,7 +199,9 @@ async fn exchange<R: Runtime, D: Dialer>(
             Ok(Decoded::Complete { value, consumed }) => {
                 break (consumed, value.status(), value.body_framing());
             }
-            Ok(Decoded::Incomplete) => read_some(&mut conn, &mut buf).await?,
+            Ok(Decoded::Incomplete) => read_some(&mut conn, &mut buf)
+                .await
+                .map_err(stage(TransportStage::Receive))?,
             Err(error) => {
                 client.handle_malformed(error);
                 return Ok(());

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rafthttp_core::membership::{DEFAULT_FIRST_BACKOFF, DEFAULT_MAX_BACKOFF};
 use rafthttp_core::{ExtraHeaders, InputError, Limits, RaftPath, RequestHead, Response, Scheme};
 
 /// Why the authorization hook refused a request.
@@ -117,11 +118,16 @@ pub struct HandlerConfig {
     pub idle_timeout: Duration,
     /// Connections the standalone server serves at once; more are closed at once (default 1024).
     pub max_connections: usize,
-    /// Scheme of the `Location` of redirects to the leader written by
-    /// [`Handler::serve`](crate::Handler::serve), [`Handler::serve_connection`](crate::Handler::serve_connection),
-    /// [`Handler::change`](crate::Handler::change) and so the hyper mount (default `http`).
-    /// Set `https` when TLS is terminated in front of them. [`Handler::serve_with`](crate::Handler::serve_with),
-    /// and so the runtime crates' `serve_tls`, take the scheme as an argument instead (`https`).
+    /// Scheme of the `Location` of redirects to the leader, wherever the handler serves:
+    /// [`Handler::serve`](crate::Handler::serve), [`Handler::serve_with`](crate::Handler::serve_with)
+    /// (the runtime crates' `serve_tls`), [`Handler::serve_connection`](crate::Handler::serve_connection)
+    /// and [`Handler::change`](crate::Handler::change) (the hyper mount).
+    ///
+    /// The default is `http`, even over TLS, because that is what the Go package writes and what
+    /// Go clients can follow: they dial every URL with their TLS dial function, and an `https`
+    /// URL makes them start TLS again inside it. rafthttp's own TLS clients follow both.
+    /// Choose `https` when the callers are generic HTTP clients (curl `-L`, a browser, a proxy
+    /// health check) that pick the transport from the URL.
     pub scheme: Scheme,
     /// The authorization hook, if any (default none: every request is allowed, as in Go).
     pub authorizer: Option<Authorizer>,
@@ -257,7 +263,7 @@ impl HandlerConfig {
         self
     }
 
-    /// Sets the scheme of redirect locations.
+    /// Sets the scheme of redirect locations (see [`scheme`](Self::scheme)).
     #[must_use]
     pub fn with_scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = scheme;
@@ -266,16 +272,41 @@ impl HandlerConfig {
 }
 
 /// How the client side (dial, join, leave) behaves. Build it with [`Default`] and the setters.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// Limits on response heads.
     pub limits: Limits,
     /// Header fields added to every upgrade and membership request (redirects included).
     pub headers: ExtraHeaders,
+    /// The first wait before a join or leave is sent again (after a 503, or after a connection
+    /// failure behind a redirect); it doubles up to [`max_backoff`](Self::max_backoff), and
+    /// each wait is jittered to between half and all of it (default 50 ms).
+    pub first_backoff: Duration,
+    /// The longest such wait (default 1 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            headers: ExtraHeaders::default(),
+            first_backoff: DEFAULT_FIRST_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+        }
+    }
 }
 
 impl ClientConfig {
+    /// Sets the first and the longest wait between membership attempts.
+    #[must_use]
+    pub fn with_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.first_backoff = first;
+        self.max_backoff = max.max(first);
+        self
+    }
+
     /// Sets the limits on response heads.
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {

@@ -44,11 +44,12 @@ pub enum MembershipError {
     /// The id, path or target cannot be used.
     #[error(transparent)]
     Input(#[from] InputError),
-    /// The cluster refused the change, redirected too often, answered garbage or did not answer
-    /// in time.
+    /// The cluster refused the change, redirected too often or to an `https` URL a plain dialer
+    /// cannot reach, answered garbage or did not answer in time.
     #[error(transparent)]
     Protocol(#[from] rafthttp_core::MembershipError),
-    /// Connecting, writing or reading failed.
+    /// Connecting, writing or reading failed: at the first target, or behind a redirect until
+    /// the deadline (the call starts again from the first target in between).
     #[error("server {kind} failed: {method} \"{url}\": {source}")]
     Io {
         /// Join or leave.
@@ -59,18 +60,6 @@ pub enum MembershipError {
         url: String,
         /// The IO error.
         source: io::Error,
-    },
-    /// A redirect asked for a scheme the dialer does not speak (`https` needs a TLS dialer).
-    #[error(
-        "server {kind} failed: redirected to {url}, which this dialer cannot reach (it speaks {dialer_scheme})"
-    )]
-    Scheme {
-        /// Join or leave.
-        kind: ChangeKind,
-        /// The URL redirected to.
-        url: String,
-        /// What the dialer speaks.
-        dialer_scheme: rafthttp_core::Scheme,
     },
 }
 

@@ -14,7 +14,7 @@ use futures_util::{AsyncReadExt, AsyncWriteExt};
 use rafthttp_core::server::CONTINUE;
 use rafthttp_core::{
     Change, ChangeError, Decoded, RequestDecoder, RequestError, RequestHead, Response, Route,
-    Router, Scheme,
+    Router,
 };
 use tracing::Instrument;
 
@@ -222,12 +222,9 @@ impl<C> Handler<C> {
     /// answer: a request nobody takes is answered 403 `timeout waiting for membership change`
     /// (the Go handler hangs there). Closing the handler answers waiting requests 403
     /// `raft transport closed`.
+    ///
+    /// Redirect `Location`s use [`HandlerConfig::scheme`].
     pub async fn change<R: Runtime>(&self, rt: &R, change: Change) -> Response {
-        self.change_as(rt, change, self.inner.config.scheme).await
-    }
-
-    /// [`change`](Self::change), with redirect `Location`s in `scheme`.
-    async fn change_as<R: Runtime>(&self, rt: &R, change: Change, scheme: Scheme) -> Response {
         let deadline = time::after(rt, self.inner.config.timeout);
         let (request, answer) =
             ChangeRequest::new(change.kind, change.id.clone(), change.address.clone());
@@ -258,7 +255,9 @@ impl<C> Handler<C> {
         if outcome == Err(ChangeError::Closed) {
             return Response::closed();
         }
-        self.inner.router.answer(&change, &outcome, scheme)
+        self.inner
+            .router
+            .answer(&change, &outcome, self.inner.config.scheme)
     }
 
     /// Closes the handler, in the Go package's order: `accept()` ends with an end-of-stream
@@ -428,8 +427,7 @@ impl<C: Connection> Handler<C> {
     /// the port shut; idle connections are closed at once. Each connection runs in its own task
     /// (at most [`max_connections`](HandlerConfig::max_connections) at once).
     pub async fn serve<R: Runtime, L: Listener<Conn = C>>(&self, rt: R, listener: L) {
-        let scheme = self.inner.config.scheme;
-        self.serve_with(rt, listener, scheme, |conn| std::future::ready(Ok(conn)))
+        self.serve_with(rt, listener, |conn| std::future::ready(Ok(conn)))
             .await;
     }
 
@@ -441,15 +439,10 @@ impl<C: Connection> Handler<C> {
     /// [`max_connections`](HandlerConfig::max_connections) places until the timeout). A failed
     /// or late handshake closes the connection.
     ///
-    /// Redirect `Location`s use `scheme` (`https` behind a TLS handshake), whatever
-    /// [`HandlerConfig::scheme`] says.
-    pub async fn serve_with<R, L, H, F>(
-        &self,
-        rt: R,
-        mut listener: L,
-        scheme: Scheme,
-        mut handshake: H,
-    ) where
+    /// Redirect `Location`s use [`HandlerConfig::scheme`], `http` by default even behind a TLS
+    /// handshake, as the Go package writes them (see there).
+    pub async fn serve_with<R, L, H, F>(&self, rt: R, mut listener: L, mut handshake: H)
+    where
         R: Runtime,
         L: Listener,
         H: FnMut(L::Conn) -> F,
@@ -486,7 +479,7 @@ impl<C: Connection> Handler<C> {
                                 return;
                             }
                         };
-                        handler.serve_connection_inner(&task_rt, conn, scheme).await;
+                        handler.serve_connection_inner(&task_rt, conn).await;
                     };
                     rt.spawn(task.instrument(span));
                 }
@@ -507,12 +500,10 @@ impl<C: Connection> Handler<C> {
     /// Its events are recorded in a `raft_http` tracing span carrying the peer address.
     pub async fn serve_connection<R: Runtime>(&self, rt: &R, conn: C, peer: SocketAddr) {
         let span = tracing::info_span!("raft_http", %peer);
-        self.serve_connection_inner(rt, conn, self.inner.config.scheme)
-            .instrument(span)
-            .await;
+        self.serve_connection_inner(rt, conn).instrument(span).await;
     }
 
-    async fn serve_connection_inner<R: Runtime>(&self, rt: &R, mut conn: C, scheme: Scheme) {
+    async fn serve_connection_inner<R: Runtime>(&self, rt: &R, mut conn: C) {
         let config = &self.inner.config;
         let mut buf = Vec::new();
         let mut served = 0u64;
@@ -587,7 +578,7 @@ impl<C: Connection> Handler<C> {
                     slot.fill(rt, Upgraded { io: conn, prefix }).await;
                     return;
                 }
-                Dispatch::Change(change) => self.change_as(rt, change, scheme).await,
+                Dispatch::Change(change) => self.change(rt, change).await,
                 Dispatch::Respond(response) => response,
                 Dispatch::NotFound => Response::not_found(),
             };

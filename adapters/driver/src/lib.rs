@@ -30,6 +30,7 @@ mod prefix;
 mod request;
 mod runtime;
 mod time;
+mod tls;
 
 pub use client::{change_membership, dial};
 pub use config::{Authorizer, ClientConfig, Fallback, HandlerConfig, Refusal};
@@ -39,6 +40,7 @@ pub use layer::Layer;
 pub use prefix::{Prefix, Prefixed};
 pub use request::{ChangeRequest, Outcome, Requests};
 pub use runtime::{Connection, Dialer, Listener, Runtime};
+pub use tls::refuse_plain_http;
 
 pub use rafthttp_core as core;
 pub use rafthttp_core::{

@@ -41,8 +41,9 @@ pub trait Dialer: Send + Sync {
     /// Connects to `authority` (`host:port`). The caller bounds the time it may take.
     fn connect(&self, authority: &str) -> impl Future<Output = io::Result<Self::Conn>> + Send;
 
-    /// The URL scheme this dialer speaks (`https` for TLS). Membership redirects to another
-    /// scheme are refused.
+    /// The URL scheme this dialer speaks (`https` for TLS). A TLS dialer follows `http` and
+    /// `https` membership redirects alike (over TLS, as the Go client does); a plain one
+    /// refuses `https` ones.
     fn scheme(&self) -> Scheme {
         Scheme::Http
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures_util::future::{Either, join, select};
 use futures_util::{AsyncReadExt, StreamExt};
 use rafthttp_driver::core::Change;
+use rafthttp_driver::core::MembershipError as CoreMembershipError;
 use rafthttp_driver::{
     ChangeError, ChangeKind, DialError, Handler, HandlerConfig, MembershipError, Prefixed,
     RaftPath, Scheme, change_membership, dial,
@@ -376,7 +377,12 @@ fn serve_spawns_a_task_per_connection_within_max_connections() {
 fn serve_with_runs_each_handshake_in_its_connection_task() {
     let rt = Sim::new();
     let idle = Duration::from_secs(30);
-    let handler = handler(HandlerConfig::default().with_idle_timeout(idle));
+    // The Location scheme comes from the configuration (Go's `http` by default, even behind
+    // a TLS handshake); this one asks for `https`.
+    let config = HandlerConfig::default()
+        .with_idle_timeout(idle)
+        .with_scheme(Scheme::Https);
+    let handler = handler(config);
     let stalled = MockConn::new("stalled", [Read::Hang]);
     let refused = MockConn::new("refused", [Read::Data(ELSEWHERE.to_vec())]);
     let served = MockConn::new("served", [Read::Data(ELSEWHERE.to_vec())]);
@@ -412,7 +418,7 @@ fn serve_with_runs_each_handshake_in_its_connection_task() {
         within(
             &rt,
             Duration::from_secs(100),
-            handler.serve_with(rt.clone(), listener, Scheme::Https, handshake),
+            handler.serve_with(rt.clone(), listener, handshake),
         ),
         async {
             let request = requests.recv().await.expect("join request");
@@ -797,16 +803,16 @@ fn https_redirect_needs_a_tls_dialer() {
         "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://leader:2/raft?id=1\r\n\r\n",
     )]);
     let error = change(&rt, &dialer, ChangeKind::Leave, "1", "", "follower:1").expect_err("https");
-    let MembershipError::Scheme {
+    let MembershipError::Protocol(CoreMembershipError::Scheme {
         kind,
-        url,
-        dialer_scheme,
-    } = &error
+        location,
+        transport,
+    }) = &error
     else {
         panic!("{error:?}");
     };
     assert_eq!(
-        (*kind, url.as_str(), *dialer_scheme),
+        (*kind, &**location, *transport),
         (
             ChangeKind::Leave,
             "https://leader:2/raft?id=1",
@@ -814,10 +820,118 @@ fn https_redirect_needs_a_tls_dialer() {
         )
     );
     assert_eq!(
+        error.to_string(),
+        "server leave failed: redirected to https://leader:2/raft?id=1, which this dialer cannot reach (it speaks http)"
+    );
+    assert_eq!(
         dialer.authorities(),
         ["follower:1"],
         "nothing dialed over the wrong scheme"
     );
+}
+
+#[test]
+fn tls_dialer_follows_http_and_https_locations() {
+    // Go writes `http` Locations on TLS listeners and dials them over TLS: so do we. The
+    // dialer connects (over TLS, checking the certificate against the host) to each Location.
+    let rt = Sim::new();
+    let follower = answering(
+        "follower",
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: http://other:3/raft?id=1&address=me:1\r\n\
+         Content-Length: 0\r\n\r\n",
+    );
+    let other = answering(
+        "other",
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://leader:2/raft?id=1&address=me:1\r\n\
+         Content-Length: 0\r\n\r\n",
+    );
+    let leader = answering("leader", OK);
+    let dialer = MockDialer::conns([follower, other, leader]).speaking(Scheme::Https);
+    change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "follower:1").expect("join over TLS");
+    assert_eq!(dialer.authorities(), ["follower:1", "other:3", "leader:2"]);
+}
+
+#[test]
+fn refused_leader_behind_a_redirect_is_retried_from_the_first_target() {
+    // A follower still redirects to a leader that died; the call starts again from the
+    // follower after a wait, and succeeds once the follower names the new leader.
+    let rt = Sim::new();
+    let to = |leader: &str| {
+        format!(
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: http://{leader}/raft?id=1&address=me:1\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    let dialer = MockDialer::new([
+        Connect::Conn(answering("follower", &to("dead:2"))),
+        Connect::Refused,
+        Connect::Conn(answering("follower", &to("dead:2"))),
+        Connect::Conn(MockConn::new("dead", [Read::Eof])),
+        Connect::Conn(answering("follower", &to("new:3"))),
+        Connect::Conn(answering("new", OK)),
+    ]);
+    change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "follower:1").expect("join");
+    assert_eq!(
+        dialer.authorities(),
+        [
+            "follower:1",
+            "dead:2",
+            "follower:1",
+            "dead:2",
+            "follower:1",
+            "new:3"
+        ]
+    );
+    assert!(rt.elapsed() > Duration::ZERO, "the retries waited");
+}
+
+#[test]
+fn refused_first_target_fails_at_once() {
+    let rt = Sim::new();
+    let dialer = MockDialer::new([Connect::Refused]);
+    let error = change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1").expect_err("refused");
+    let MembershipError::Io { source, url, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(url, "http://t:1/raft?id=1&address=me:1");
+    assert_eq!(rt.elapsed(), Duration::ZERO, "no retry");
+    assert_eq!(dialer.authorities(), ["t:1"]);
+}
+
+#[test]
+fn a_leader_that_stays_dead_ends_the_call_with_its_error_at_the_deadline() {
+    let rt = Sim::new();
+    let redirect = "HTTP/1.1 308 Permanent Redirect\r\nLocation: http://dead:2/raft?id=1\r\n\r\n";
+    let mut plan = Vec::new();
+    for _ in 0..100 {
+        plan.push(Connect::Conn(answering("follower", redirect)));
+        plan.push(Connect::Refused);
+    }
+    let dialer = MockDialer::new(plan);
+    let timeout = Duration::from_secs(10);
+    let error = rt
+        .run(change_membership(
+            &rt,
+            &dialer,
+            ChangeKind::Leave,
+            &raft_path(),
+            "1",
+            "",
+            "follower:1",
+            timeout,
+            &rafthttp_driver::ClientConfig::default(),
+        ))
+        .expect_err("dead");
+    let MembershipError::Io { source, url, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(url, "http://dead:2/raft?id=1");
+    assert!(rt.elapsed() <= timeout, "{:?}", rt.elapsed());
+    // Waits of 25-50 ms doubling up to 0.5-1 s: about a dozen rounds in 10 s, two connects each.
+    let attempts = dialer.authorities().len();
+    assert!((10..=60).contains(&attempts), "{attempts}");
 }
 
 // ---------------------------------------------------------------------------------------------

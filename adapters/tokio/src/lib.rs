@@ -11,8 +11,8 @@
 //! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing tokio's
 //!   `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read first.
 //! - TLS with rustls (tokio-rustls, ring provider): [`TlsDialer`] dials, [`Handler::serve_tls`]
-//!   serves; the handshake runs in each connection's task, and redirects to the leader are
-//!   `https`. Mutual TLS: a client verifier in the server config, a client certificate in the
+//!   serves; the handshake runs in each connection's task. Redirects follow
+//!   [`HandlerConfig::scheme`] (`http` by default, as Go writes them over TLS too). Mutual TLS: a client verifier in the server config, a client certificate in the
 //!   dialer's, and [`Stream::peer_certificates`] on accepted streams. [`rustls`] and
 //!   [`tokio_rustls`] are re-exported.
 //!
@@ -268,7 +268,8 @@ pub trait Dialer: Send + Sync {
     /// Connects to `authority` (`host:port`). The caller bounds the time it may take.
     fn connect(&self, authority: &str) -> impl Future<Output = io::Result<Stream>> + Send;
 
-    /// `https` for a TLS dialer; membership redirects to another scheme are refused.
+    /// `https` for a TLS dialer, which follows `http` and `https` membership redirects alike
+    /// (over TLS); a plain dialer refuses `https` ones.
     fn scheme(&self) -> Scheme {
         Scheme::Http
     }
@@ -295,8 +296,9 @@ impl Dialer for TcpDialer {
 }
 
 /// TLS over TCP with rustls (tokio-rustls): the server's certificate is checked against the
-/// host of the authority dialed (a DNS name or an IP address). Membership requests go to
-/// `https` URLs, and redirects to `http` ones are refused.
+/// host of the authority dialed (a DNS name or an IP address). Membership redirects are
+/// followed over TLS whether their Location says `http` (what Go and, by default, our
+/// `serve_tls` write) or `https`; the certificate is checked against the Location's host.
 ///
 /// For mutual TLS, build the config with a client certificate
 /// (`with_client_auth_cert`). Build it with
@@ -433,9 +435,8 @@ impl Handler {
     /// future is dropped (after [`close`](Self::close) it answers 403 `raft transport closed`).
     /// Redirects to the leader use [`HandlerConfig::scheme`] (default `http`).
     pub async fn serve(&self, listener: TcpListener) {
-        let scheme = self.config().scheme;
         self.inner
-            .serve_with(TokioRuntime, DriverListener(listener), scheme, |tcp| {
+            .serve_with(TokioRuntime, DriverListener(listener), |tcp| {
                 std::future::ready(Ok(Stream::from(tcp).compat()))
             })
             .await;
@@ -444,7 +445,10 @@ impl Handler {
     /// Serves HTTPS on `listener`, as [`serve`](Self::serve) does HTTP: each connection's TLS
     /// handshake runs in that connection's task, bounded by
     /// [`idle_timeout`](HandlerConfig::idle_timeout), so a slow client never stalls the
-    /// others. Redirects to the leader are `https` whatever [`HandlerConfig::scheme`] says.
+    /// others. Redirects to the leader use [`HandlerConfig::scheme`]: `http` by default, as the
+    /// Go package writes them even over TLS (Go clients can only follow those; ours follow
+    /// both). A client that sends plain HTTP gets Go's `400 Bad Request` ("Client sent an HTTP
+    /// request to an HTTPS server") instead of a TLS alert.
     /// For mutual TLS, build the acceptor's config with a client verifier
     /// (`WebPkiClientVerifier`); inbound streams then carry the client's
     /// [`peer_certificates`](Stream::peer_certificates).
@@ -479,11 +483,13 @@ impl Handler {
             .serve_with(
                 TokioRuntime,
                 DriverListener(listener),
-                Scheme::Https,
-                |tcp| {
-                    let accept = acceptor.accept(tcp);
+                |mut tcp: TcpStream| {
+                    let acceptor = acceptor.clone();
                     async move {
-                        let tls = accept.await?;
+                        let mut first = [0u8; 1];
+                        let n = tcp.peek(&mut first).await?;
+                        driver::refuse_plain_http(&first[..n], &mut (&mut tcp).compat()).await?;
+                        let tls = acceptor.accept(tcp).await?;
                         Ok(Stream::from(TlsStream::from(tls)).compat())
                     }
                 },

@@ -281,6 +281,8 @@ pub(crate) enum Connect {
     Conn(MockConn),
     /// Never completes.
     Hang,
+    /// Fails with `ConnectionRefused`.
+    Refused,
 }
 
 /// A dialer that hands out scripted connections in order and records the authorities asked
@@ -307,6 +309,12 @@ impl MockDialer {
         Self::new(conns.into_iter().map(Connect::Conn))
     }
 
+    /// The same dialer, claiming to speak `scheme` (`https`: a TLS dialer).
+    pub(crate) fn speaking(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
     /// The authorities `connect` was called with, in order.
     pub(crate) fn authorities(&self) -> Vec<String> {
         lock(&self.authorities).clone()
@@ -323,7 +331,7 @@ impl Dialer for MockDialer {
             match next {
                 Some(Connect::Conn(conn)) => Ok(conn),
                 Some(Connect::Hang) => std::future::pending().await,
-                None => Err(ErrorKind::ConnectionRefused.into()),
+                Some(Connect::Refused) | None => Err(ErrorKind::ConnectionRefused.into()),
             }
         }
     }
