@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::frame::{self, Envelope, FrameDecoder};
 use crate::head::{Decoded, Limits, RequestDecoder, ResponseDecoder};
 use crate::membership::{ChangeKind, MembershipClient, Output};
 use crate::{ClientHandshake, RaftPath, Router};
@@ -75,4 +76,47 @@ pub fn membership_response(data: &[u8]) {
         }
     }
     panic!("membership call did not finish");
+}
+
+/// Cuts `data` into frames with a limit of `max` bytes, fed whole and in pieces of `split`
+/// bytes (both must agree); splits each body into an envelope; re-encodes each frame, which
+/// must give its bytes back.
+pub fn frames(data: &[u8], max: usize, split: usize) {
+    let decoder = FrameDecoder::new(max);
+    let whole = cut(decoder, data, data.len().max(1));
+    let pieces = cut(decoder, data, split.max(1));
+    assert_eq!(whole, pieces, "split at {split}");
+    let mut offset = 0;
+    for body in whole.0 {
+        let _ = Envelope::split(&body);
+        let mut again = Vec::new();
+        frame::encode(&body, max, &mut again).expect("a decoded body is within the limit");
+        assert_eq!(again, data[offset..offset + again.len()]);
+        offset += again.len();
+    }
+}
+
+/// The frames of `data` when it arrives `step` bytes at a time into a read buffer, and the
+/// error that stopped the cutting, if any.
+fn cut(
+    decoder: FrameDecoder,
+    data: &[u8],
+    step: usize,
+) -> (Vec<Vec<u8>>, Option<frame::FrameError>) {
+    let mut bodies = Vec::new();
+    let mut buf = Vec::new();
+    for piece in data.chunks(step) {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&buf) {
+                Ok(Decoded::Complete { value, consumed }) => {
+                    bodies.push(value.to_vec());
+                    buf.drain(..consumed);
+                }
+                Ok(Decoded::Incomplete) => break,
+                Err(e) => return (bodies, Some(e)),
+            }
+        }
+    }
+    (bodies, None)
 }

@@ -12,6 +12,7 @@
 //! - A Raft connection is `GET <path>` with `Upgrade: raft`, answered
 //!   `101 Switching Protocols`; afterwards the stream carries raw Raft bytes
 //!   ([`ClientHandshake`] on the dialing side, [`RequestDecoder`] + [`Router`] on the server).
+//! - After the upgrade, Raft engine glue cuts the stream into length-prefixed [`frame`]s.
 //! - Join is `POST <path>?id=<id>&address=<address>`, leave is `DELETE <path>?id=<id>`. A node
 //!   that is not the leader redirects to the leader (308) or answers 503 when it does not know
 //!   it ([`Router::answer`]). The client side is [`membership::MembershipClient`].
@@ -49,6 +50,7 @@
 
 mod client;
 pub mod error;
+pub mod frame;
 mod head;
 pub mod membership;
 mod query;

@@ -60,3 +60,19 @@ fn membership_response_seeds() {
         fuzzing::membership_response(&data);
     }
 }
+
+#[test]
+fn frames_seeds() {
+    for (name, input) in seeds("frames") {
+        // Same layout as the target's input: a split byte, a limit byte, then the stream.
+        let [split, limit, data @ ..] = &input[..] else {
+            continue;
+        };
+        eprintln!("frames/{name}");
+        let max = 1usize << (limit % 24);
+        fuzzing::frames(data, max, usize::from(*split));
+        for split in 1..=data.len().min(64) {
+            fuzzing::frames(data, max, split);
+        }
+    }
+}

@@ -226,8 +226,12 @@ impl<C> Handler<C> {
     /// Redirect `Location`s use [`HandlerConfig::scheme`].
     pub async fn change<R: Runtime>(&self, rt: &R, change: Change) -> Response {
         let deadline = time::after(rt, self.inner.config.timeout);
-        let (request, answer) =
-            ChangeRequest::new(change.kind, change.id.clone(), change.address.clone());
+        let (request, answer) = ChangeRequest::new(
+            change.kind,
+            change.id.clone(),
+            change.address.clone(),
+            deadline,
+        );
         let wait = async {
             if self.inner.requests_tx.send(request).await.is_err() {
                 return Err(ChangeError::Closed);

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures_util::Stream;
 use rafthttp_core::{ChangeError, ChangeKind};
@@ -21,6 +22,7 @@ pub struct ChangeRequest {
     kind: ChangeKind,
     id: String,
     address: String,
+    deadline: Instant,
     answer: Option<async_channel::Sender<Outcome>>,
 }
 
@@ -29,6 +31,7 @@ impl ChangeRequest {
         kind: ChangeKind,
         id: String,
         address: String,
+        deadline: Instant,
     ) -> (Self, async_channel::Receiver<Outcome>) {
         let (tx, rx) = async_channel::bounded(1);
         (
@@ -36,6 +39,7 @@ impl ChangeRequest {
                 kind,
                 id,
                 address,
+                deadline,
                 answer: Some(tx),
             },
             rx,
@@ -55,6 +59,12 @@ impl ChangeRequest {
     /// The server address (empty for a leave, and for a join that did not give one).
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// When the handler stops waiting for the answer (by the handler runtime's clock): work done
+    /// for the request should be bounded by it, since a later answer is lost.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// Whether the handler stopped waiting for the answer (its timeout passed or it closed).

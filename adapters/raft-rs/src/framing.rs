@@ -1,18 +1,21 @@
 //! Length-prefixed protobuf frames of `eraftpb::Message`, sans-IO.
 //!
-//! A frame is a `u32` big-endian length followed by that many bytes of a protobuf-encoded
-//! [`Message`]. Snapshots travel inside one message, so the frame-size limit must be larger
-//! than the biggest snapshot the application sends; it is checked on both sides (the decoder
-//! refuses an over-limit length before buffering the body).
+//! A frame is the core's length-prefixed frame ([`rafthttp_driver::core::frame`]): a `u32`
+//! big-endian length followed by that many bytes, here one protobuf-encoded [`Message`].
+//! Snapshots travel inside one message, so the frame-size limit must be larger than the biggest
+//! snapshot the application sends; it is checked on both sides (the decoder refuses an
+//! over-limit length before buffering the body).
 
 use protobuf::Message as _;
 use raft::eraftpb::Message;
+use rafthttp_driver::core::Decoded as Frame;
+use rafthttp_driver::core::frame::{self, FrameWriter};
 
 /// The default largest frame body: 64 MiB.
-pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME;
 
 /// Bytes of the length prefix.
-pub const HEADER_LEN: usize = 4;
+pub const HEADER_LEN: usize = frame::LENGTH_LEN;
 
 /// A frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +29,21 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
+    /// Another framing error.
+    #[error(transparent)]
+    Frame(frame::FrameError),
     /// The body is not a valid `eraftpb::Message`, or the message could not be encoded.
     #[error("invalid raft message: {0}")]
     Protobuf(#[from] protobuf::ProtobufError),
+}
+
+impl From<frame::FrameError> for FrameError {
+    fn from(error: frame::FrameError) -> Self {
+        match error {
+            frame::FrameError::TooLarge { len, max } => Self::TooLarge { len, max },
+            other => Self::Frame(other),
+        }
+    }
 }
 
 /// Appends `message` to `out` as one frame.
@@ -38,18 +53,16 @@ pub enum FrameError {
 /// [`FrameError::Protobuf`] when protobuf refuses the message.
 pub fn encode_frame(message: &Message, max: usize, out: &mut Vec<u8>) -> Result<(), FrameError> {
     let len = message.compute_size() as usize;
-    let prefix = match u32::try_from(len) {
-        Ok(prefix) if len <= max => prefix,
-        _ => return Err(FrameError::TooLarge { len, max }),
-    };
-    let start = out.len();
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
     out.reserve(HEADER_LEN + len);
-    out.extend_from_slice(&prefix.to_be_bytes());
+    let frame = FrameWriter::begin(out);
     if let Err(e) = message.write_to_vec(out) {
-        out.truncate(start);
+        frame.abandon(out);
         return Err(e.into());
     }
-    Ok(())
+    Ok(frame.finish(out, max)?)
 }
 
 /// What [`FrameDecoder::decode`] found at the start of the buffer.
@@ -87,26 +100,22 @@ pub enum Decoded {
 ///     Decoded::NeedMore { .. } => unreachable!(),
 /// }
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct FrameDecoder {
-    max: usize,
-}
-
-impl Default for FrameDecoder {
-    fn default() -> Self {
-        Self::new(DEFAULT_MAX_FRAME)
-    }
+    inner: frame::FrameDecoder,
 }
 
 impl FrameDecoder {
     /// A decoder refusing frame bodies larger than `max` bytes.
     pub fn new(max: usize) -> Self {
-        Self { max }
+        Self {
+            inner: frame::FrameDecoder::new(max),
+        }
     }
 
     /// The frame-size limit.
     pub fn max(&self) -> usize {
-        self.max
+        self.inner.max()
     }
 
     /// Decodes the frame at the start of `buf`, if it is complete.
@@ -116,26 +125,15 @@ impl FrameDecoder {
     /// stream cannot be resynchronised: drop the connection); [`FrameError::Protobuf`] when
     /// the body is not a message.
     pub fn decode(&self, buf: &[u8]) -> Result<Decoded, FrameError> {
-        let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
-            return Ok(Decoded::NeedMore {
-                needed: HEADER_LEN - buf.len(),
-            });
-        };
-        let len = u32::from_be_bytes(*header) as usize;
-        if len > self.max {
-            return Err(FrameError::TooLarge { len, max: self.max });
+        match self.inner.decode(buf)? {
+            Frame::Incomplete => Ok(Decoded::NeedMore {
+                needed: self.inner.missing(buf),
+            }),
+            Frame::Complete { value, consumed } => Ok(Decoded::Frame {
+                message: Box::new(Message::parse_from_bytes(value)?),
+                consumed,
+            }),
         }
-        let total = HEADER_LEN + len;
-        let Some(body) = buf.get(HEADER_LEN..total) else {
-            return Ok(Decoded::NeedMore {
-                needed: total - buf.len(),
-            });
-        };
-        let message = Message::parse_from_bytes(body)?;
-        Ok(Decoded::Frame {
-            message: Box::new(message),
-            consumed: total,
-        })
     }
 }
 
