@@ -1,6 +1,6 @@
 //! Client side of the upgrade handshake.
 
-use crate::error::{HandshakeError, InputError};
+use crate::error::{HandshakeError, InputError, ResponseError};
 use crate::head::{Decoded, Limits, ResponseDecoder};
 use crate::target::{ExtraHeaders, RaftPath, check_authority};
 
@@ -31,7 +31,10 @@ pub struct ClientHandshake {
     path: RaftPath,
     authority: Box<str>,
     headers: ExtraHeaders,
+    limits: Limits,
     decoder: ResponseDecoder,
+    /// Bytes at the start of the buffer taken by interim `1xx` responses, skipped.
+    skip: usize,
 }
 
 /// A successful handshake.
@@ -53,7 +56,9 @@ impl ClientHandshake {
             path: path.clone(),
             authority: authority.into(),
             headers: ExtraHeaders::default(),
+            limits,
             decoder: ResponseDecoder::new(limits),
+            skip: 0,
         })
     }
 
@@ -90,7 +95,9 @@ impl ClientHandshake {
     ///
     /// On [`Decoded::Complete`] the connection is upgraded and `upgraded.tail` holds the bytes
     /// that followed the head. Like the Go client, a `101` must carry `Upgrade: raft` (the first
-    /// `Upgrade` field, value compared exactly); `HTTP/1.0` responses are accepted.
+    /// `Upgrade` field, value compared exactly); `HTTP/1.0` responses are accepted. Interim
+    /// responses (`100`, `103`, ...) before it are skipped, as long as their heads together stay
+    /// within the head limit.
     ///
     /// # Errors
     /// [`HandshakeError`] for any other status, a missing `Upgrade`, or a malformed response.
@@ -99,10 +106,23 @@ impl ClientHandshake {
         &mut self,
         buf: &'b [u8],
     ) -> Result<Decoded<Upgraded<'b>>, HandshakeError> {
-        let (status, upgrade, consumed) = match self.decoder.decode(buf)? {
-            Decoded::Incomplete => return Ok(Decoded::Incomplete),
-            Decoded::Complete { value, consumed } => {
-                (value.status(), value.headers().get("upgrade"), consumed)
+        let (status, upgrade, consumed) = loop {
+            if self.skip > self.limits.max_head_bytes {
+                let limit = self.limits.max_head_bytes;
+                return Err(ResponseError::HeadTooLarge { limit }.into());
+            }
+            let rest = buf.get(self.skip..).unwrap_or_default();
+            match self.decoder.decode(rest)? {
+                Decoded::Incomplete => return Ok(Decoded::Incomplete),
+                Decoded::Complete { value, consumed } => {
+                    let status = value.status();
+                    if (100..200).contains(&status) && status != 101 {
+                        self.skip += consumed;
+                        self.decoder = ResponseDecoder::new(self.limits);
+                        continue;
+                    }
+                    break (status, value.headers().get("upgrade"), self.skip + consumed);
+                }
             }
         };
         if status != 101 {
@@ -116,5 +136,50 @@ impl ClientHandshake {
             value: Upgraded { tail },
             consumed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake() -> ClientHandshake {
+        ClientHandshake::new(&RaftPath::default(), "a:1", Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn interim_responses_before_the_101_are_skipped() {
+        let bytes = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: raft\r\n\r\nraft";
+        // Fed as a growing buffer, byte by byte, as a reader would.
+        let head_end = bytes.len() - 4;
+        let mut hs = handshake();
+        for end in 0..head_end {
+            assert_eq!(
+                hs.decode_response(&bytes[..end]),
+                Ok(Decoded::Incomplete),
+                "{end}"
+            );
+        }
+        let Ok(Decoded::Complete { value, consumed }) = hs.decode_response(bytes) else {
+            panic!("upgraded");
+        };
+        assert_eq!(value.tail, b"raft");
+        assert_eq!(consumed, head_end);
+    }
+
+    #[test]
+    fn endless_interim_responses_hit_the_head_limit() {
+        let bytes = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(400);
+        let mut hs = handshake();
+        let error = hs.decode_response(&bytes).expect_err("too much");
+        assert_eq!(
+            error,
+            HandshakeError::Response(ResponseError::HeadTooLarge { limit: 8192 })
+        );
+        assert_eq!(
+            hs.decode_response(&bytes),
+            Err(error),
+            "errors are terminal"
+        );
     }
 }

@@ -54,6 +54,7 @@ pub mod frame;
 mod head;
 pub mod membership;
 mod query;
+mod response;
 pub mod server;
 mod target;
 

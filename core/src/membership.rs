@@ -5,8 +5,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::{InputError, MembershipError, ResponseError};
-use crate::head::ResponseHead;
+use crate::head::{Limits, ResponseHead};
 use crate::query;
+use crate::response::{Final, ResponseReader};
 use crate::target::{ExtraHeaders, RaftPath, Scheme, check_authority};
 
 /// Whether a server joins or leaves the cluster.
@@ -105,13 +106,18 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Output {
-    /// Open a connection to `authority` over `scheme`, write `request`, read one response and
-    /// pass it to [`MembershipClient::handle_response`] (a malformed response to
-    /// [`MembershipClient::handle_malformed`], a failure to connect, write or read to
-    /// [`MembershipClient::handle_transport_error`]).
+    /// Open a connection to `authority` over `scheme` and write `request`. A failure to
+    /// connect or write goes to [`MembershipClient::handle_transport_error`]; then the client
+    /// asks to [`Receive`](Self::Receive) the response.
     Transmit(Transmit),
+    /// Read from the connection of the last [`Transmit`](Self::Transmit) and pass what arrives
+    /// to [`MembershipClient::handle_receive`] (the end of the stream to
+    /// [`MembershipClient::handle_eof`], a read error to
+    /// [`MembershipClient::handle_transport_error`]), until the client asks for something
+    /// else; then close the connection. Reading is bounded by
+    /// [`MembershipClient::deadline`].
+    Receive,
     /// Nothing to do before this instant; then call [`MembershipClient::handle_timeout`].
-    /// While a request is in flight this is the overall deadline.
     Timeout(Instant),
     /// Finished.
     Done(Result<(), MembershipError>),
@@ -214,6 +220,9 @@ pub struct MembershipClient {
     /// State of the jitter generator; `None` for exact delays.
     jitter: Option<u64>,
     headers: ExtraHeaders,
+    limits: Limits,
+    /// The response to the request in flight, as it arrives.
+    reader: ResponseReader,
     state: State,
 }
 
@@ -259,8 +268,18 @@ impl MembershipClient {
             max_backoff: DEFAULT_MAX_BACKOFF,
             jitter: None,
             headers: ExtraHeaders::default(),
+            limits: Limits::default(),
+            reader: ResponseReader::new(Limits::default(), MAX_ERROR_BODY),
             state: State::Ready,
         })
+    }
+
+    /// Sets the limits on response heads (interim `1xx` heads count against them together).
+    /// Default: [`Limits::default`].
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Sets the first wait before sending again (doubled on every retry up to `max`). Defaults:
@@ -323,13 +342,14 @@ impl MembershipClient {
         match &self.state {
             State::Ready => {
                 self.state = State::InFlight;
+                self.reader = ResponseReader::new(self.limits, MAX_ERROR_BODY);
                 Output::Transmit(Transmit {
                     scheme: self.scheme,
                     authority: self.authority.clone(),
                     request: self.encode_request(),
                 })
             }
-            State::InFlight => Output::Timeout(self.deadline),
+            State::InFlight => Output::Receive,
             State::Backoff(at, _) => Output::Timeout((*at).min(self.deadline)),
             State::Done(result) => Output::Done(result.clone()),
         }
@@ -376,18 +396,65 @@ impl MembershipClient {
         }));
     }
 
-    /// The response to the request in flight arrived: its head, and its body (or as much of it
-    /// as was read, [`MAX_ERROR_BODY`] is plenty). Ignored unless a request is in flight.
+    /// Bytes of the response to the request in flight arrived (any amount, from any split of
+    /// the stream). The client decodes the head once, skips interim `1xx` responses, reads the
+    /// start of a failure's body (by length, de-chunked, or until the stream ends) and acts
+    /// once the response is known. Ignored unless a request is in flight.
+    pub fn handle_receive(&mut self, now: Instant, data: &[u8]) {
+        if self.state != State::InFlight {
+            return;
+        }
+        match self.reader.receive(data) {
+            Ok(Some(response)) => self.finish(now, response),
+            Ok(None) => {}
+            Err(error) => self.handle_malformed(error),
+        }
+    }
+
+    /// The response's stream ended. With a complete head, the response is what arrived; before
+    /// one, it is a transport failure ([`handle_transport_error`](Self::handle_transport_error),
+    /// at the receive stage). Ignored unless a request is in flight.
+    pub fn handle_eof(&mut self, now: Instant) {
+        if self.state != State::InFlight {
+            return;
+        }
+        match self.reader.eof() {
+            Some(response) => self.finish(now, response),
+            None => self.handle_transport_error(
+                now,
+                TransportStage::Receive,
+                "the connection closed before a complete response",
+            ),
+        }
+    }
+
+    /// The response to the request in flight arrived, decoded by the caller: its head, and
+    /// its body (or as much of it as was read, [`MAX_ERROR_BODY`] is plenty). An alternative
+    /// to [`handle_receive`](Self::handle_receive) for callers that read responses
+    /// themselves. Ignored unless a request is in flight.
     pub fn handle_response(&mut self, now: Instant, head: &ResponseHead<'_>, body: &[u8]) {
         if self.state != State::InFlight {
             return;
         }
+        let response = Final {
+            status: head.status(),
+            location: head.headers().get("location").map(<[u8]>::to_vec),
+            body: body.get(..MAX_ERROR_BODY).unwrap_or(body).to_vec(),
+        };
+        self.finish(now, response);
+    }
+
+    fn finish(&mut self, now: Instant, response: Final) {
         if now >= self.deadline {
             return self.fail_timeout();
         }
-        let status = head.status();
+        let Final {
+            status,
+            location,
+            body,
+        } = response;
         let failure = |kind| {
-            let body = String::from_utf8_lossy(body.get(..MAX_ERROR_BODY).unwrap_or(body));
+            let body = String::from_utf8_lossy(&body);
             MembershipError::Status {
                 kind,
                 status,
@@ -397,7 +464,7 @@ impl MembershipClient {
         let fail = |kind| State::Done(Err(failure(kind)));
         self.state = match status {
             200 => State::Done(Ok(())),
-            307 | 308 => match head.headers().get("location") {
+            307 | 308 => match &location {
                 // Go does not follow a redirect without Location either.
                 None => fail(self.kind),
                 Some(location) => self.follow(location),

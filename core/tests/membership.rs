@@ -98,6 +98,12 @@ impl Pair {
     fn step(&mut self) -> Option<Result<(), MembershipError>> {
         match self.client.poll_output() {
             Output::Done(result) => return Some(result),
+            Output::Receive => {
+                // The server sent nothing (or not all of it): nothing more comes before the
+                // deadline.
+                self.now = self.client.deadline();
+                self.client.handle_timeout(self.now);
+            }
             Output::Timeout(at) => {
                 assert!(at >= self.now, "the clock never goes back");
                 assert!(at <= self.client.deadline(), "no wait past the deadline");
@@ -148,16 +154,11 @@ impl Pair {
     }
 }
 
-/// Decodes a whole response and hands it to the client, as a driver would.
+/// Hands a whole response to the client as bytes, then the end of the stream, as a driver
+/// would (the server closes after answering).
 fn deliver(client: &mut MembershipClient, now: Instant, bytes: &[u8]) {
-    match ResponseDecoder::new(Limits::default()).decode(bytes) {
-        Ok(Decoded::Complete { value, consumed }) => {
-            let body = util::body(&value, &bytes[consumed..], false);
-            client.handle_response(now, &value, body);
-        }
-        Ok(Decoded::Incomplete) => panic!("incomplete response"),
-        Err(error) => client.handle_malformed(error),
-    }
+    client.handle_receive(now, bytes);
+    client.handle_eof(now);
 }
 
 /// A server answering every request with the same bytes.
@@ -773,11 +774,12 @@ fn handle_timeout_early_or_twice_is_a_no_op() {
         panic!("expected a request");
     };
     let deadline = pair.client.deadline();
-    // In flight: the only timer is the deadline; early calls change nothing.
+    // In flight: the client waits for the response until the deadline; early calls change
+    // nothing.
     for early in [start, start + ms(999)] {
         pair.client.handle_timeout(early);
         pair.client.handle_timeout(early);
-        assert_eq!(pair.client.poll_output(), Output::Timeout(deadline));
+        assert_eq!(pair.client.poll_output(), Output::Receive);
     }
     // A 503: wait for the backoff; early calls change nothing.
     deliver(&mut pair.client, start, UNAVAILABLE);
@@ -790,7 +792,12 @@ fn handle_timeout_early_or_twice_is_a_no_op() {
     pair.client.handle_timeout(start + ms(50));
     assert_eq!(pair.client.poll_output(), Output::Transmit(first));
     pair.client.handle_timeout(start + ms(60));
-    assert_eq!(pair.client.poll_output(), Output::Timeout(deadline));
+    assert_eq!(pair.client.poll_output(), Output::Receive);
+    pair.client.handle_timeout(deadline);
+    assert!(matches!(
+        pair.client.poll_output(),
+        Output::Done(Err(MembershipError::Timeout { .. }))
+    ));
 }
 
 #[test]
@@ -977,7 +984,7 @@ fn expired_deadline_times_out_without_sending_twice() {
     let Output::Transmit(_) = client.poll_output() else {
         panic!("expected a request");
     };
-    assert_eq!(client.poll_output(), Output::Timeout(start));
+    assert_eq!(client.poll_output(), Output::Receive);
     client.handle_timeout(start);
     assert!(matches!(
         client.poll_output(),

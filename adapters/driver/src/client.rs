@@ -5,12 +5,8 @@ use std::time::Duration;
 
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use rafthttp_core::MembershipError as CoreError;
-use rafthttp_core::membership::{
-    MAX_ERROR_BODY, MembershipClient, Output, Transmit, TransportStage,
-};
-use rafthttp_core::{
-    BodyFraming, ChangeKind, ClientHandshake, Decoded, Limits, RaftPath, ResponseDecoder,
-};
+use rafthttp_core::membership::{MembershipClient, Output, Transmit, TransportStage};
+use rafthttp_core::{ChangeKind, ClientHandshake, Decoded, RaftPath};
 
 use crate::config::ClientConfig;
 use crate::error::{DialError, MembershipError};
@@ -110,16 +106,23 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
     config: &ClientConfig,
 ) -> Result<(), MembershipError> {
     let deadline = time::after(rt, timeout);
-    let limits = config.limits;
     let mut client = MembershipClient::new(kind, path, id, address, target, deadline)?
         .with_scheme(dialer.scheme())
+        .with_limits(config.limits)
         .with_backoff(config.first_backoff, config.max_backoff)
         .with_jitter(jitter_seed())
         .with_headers(config.headers.clone());
     // The last transport failure, handed back with its `io::Error` if it ends the call.
     let mut last_io = None;
+    // The connection of the request in flight.
+    let mut conn = None;
+    let mut chunk = vec![0u8; 4096];
     loop {
-        match client.poll_output() {
+        let output = client.poll_output();
+        if !matches!(output, Output::Receive) {
+            conn = None;
+        }
+        match output {
             Output::Done(result) => {
                 match &result {
                     Ok(()) => tracing::info!(%kind, %id, %target, "membership change accepted"),
@@ -150,11 +153,27 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
                 client.handle_timeout(rt.now().max(at));
             }
             Output::Transmit(transmit) => {
-                let exchange = exchange(rt, dialer, &mut client, &transmit, limits);
-                match time::until(rt, deadline, exchange).await {
-                    Ok(Ok(())) => {}
+                match time::until(rt, deadline, send(dialer, &transmit)).await {
+                    Ok(Ok(opened)) => conn = Some(opened),
                     Ok(Err((stage, source))) => {
                         tracing::debug!(%kind, %id, url = %client.url(), %stage, %source, "membership request failed");
+                        client.handle_transport_error(rt.now(), stage, &source.to_string());
+                        last_io = Some(source);
+                    }
+                    Err(time::Elapsed) => client.handle_timeout(rt.now().max(deadline)),
+                }
+            }
+            Output::Receive => {
+                let Some(open) = conn.as_mut() else {
+                    // Cannot happen: `Receive` follows a `Transmit` that opened a connection.
+                    client.handle_eof(rt.now());
+                    continue;
+                };
+                match time::until(rt, deadline, open.read(&mut chunk)).await {
+                    Ok(Ok(0)) => client.handle_eof(rt.now()),
+                    Ok(Ok(n)) => client.handle_receive(rt.now(), &chunk[..n]),
+                    Ok(Err(source)) => {
+                        let stage = TransportStage::Receive;
                         client.handle_transport_error(rt.now(), stage, &source.to_string());
                         last_io = Some(source);
                     }
@@ -174,15 +193,11 @@ fn jitter_seed() -> u64 {
         .finish()
 }
 
-/// Sends one request on a new connection and feeds the response to the machine. A failure
-/// below HTTP comes back with the stage it happened in.
-async fn exchange<R: Runtime, D: Dialer>(
-    rt: &R,
+/// Opens a connection and writes one request on it. A failure comes back with its stage.
+async fn send<D: Dialer>(
     dialer: &D,
-    client: &mut MembershipClient,
     transmit: &Transmit,
-    limits: Limits,
-) -> Result<(), (TransportStage, io::Error)> {
+) -> Result<D::Conn, (TransportStage, io::Error)> {
     let stage = |stage| move |error| (stage, error);
     let mut conn = dialer
         .connect(&transmit.authority)
@@ -192,86 +207,5 @@ async fn exchange<R: Runtime, D: Dialer>(
         .await
         .map_err(stage(TransportStage::Send))?;
     conn.flush().await.map_err(stage(TransportStage::Send))?;
-    let mut buf = Vec::new();
-    let mut decoder = ResponseDecoder::new(limits);
-    let (consumed, status, framing) = loop {
-        match decoder.decode(&buf) {
-            Ok(Decoded::Complete { value, consumed }) => {
-                break (consumed, value.status(), value.body_framing());
-            }
-            Ok(Decoded::Incomplete) => read_some(&mut conn, &mut buf)
-                .await
-                .map_err(stage(TransportStage::Receive))?,
-            Err(error) => {
-                client.handle_malformed(error);
-                return Ok(());
-            }
-        }
-    };
-    // Only failures have a body worth reading, and only its start goes into the message. A
-    // success is not held up by a body the server does not finish or close.
-    let want = match framing {
-        _ if status == 200 => 0,
-        BodyFraming::Empty => 0,
-        BodyFraming::Length(n) => usize::try_from(n).unwrap_or(usize::MAX).min(MAX_ERROR_BODY),
-        _ => MAX_ERROR_BODY,
-    };
-    // A chunked body ends at its last chunk, even on a connection the server keeps open.
-    let chunked_done = |buf: &[u8]| framing == BodyFraming::Chunked && dechunk(&buf[consumed..]).1;
-    while buf.len() - consumed < want && !chunked_done(&buf) {
-        if read_some(&mut conn, &mut buf).await.is_err() {
-            break;
-        }
-    }
-    let body_end = buf.len().min(consumed + want);
-    let body = match framing {
-        BodyFraming::Chunked => dechunk(&buf[consumed..body_end]).0,
-        _ => buf[consumed..body_end].to_vec(),
-    };
-    // The head is decoded again from the same bytes: it borrows `buf`, which grew above.
-    if let Ok(Decoded::Complete { value, .. }) = ResponseDecoder::new(limits).decode(&buf) {
-        client.handle_response(rt.now(), &value, &body);
-    }
-    Ok(())
-}
-
-/// Best-effort decoding of a (possibly cut) chunked body, for error messages.
-///
-/// Returns the data and whether nothing more is worth reading: the last chunk arrived or the
-/// framing is broken.
-fn dechunk(mut data: &[u8]) -> (Vec<u8>, bool) {
-    let mut out = Vec::new();
-    loop {
-        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
-            return (out, false);
-        };
-        let size_text = std::str::from_utf8(&data[..line_end]).unwrap_or("");
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let Ok(size) = usize::from_str_radix(size_text, 16) else {
-            return (out, true);
-        };
-        if size == 0 {
-            return (out, true);
-        }
-        data = &data[line_end + 2..];
-        let take = size.min(data.len());
-        out.extend_from_slice(&data[..take]);
-        data = data.get(take + 2..).unwrap_or_default();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dechunk_reads_chunks_and_stops_at_the_end_or_a_cut() {
-        assert_eq!(
-            dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            (b"hello world".to_vec(), true)
-        );
-        assert_eq!(dechunk(b"5;x=y\r\nhel"), (b"hel".to_vec(), false));
-        assert_eq!(dechunk(b"5\r\nhello\r\n"), (b"hello".to_vec(), false));
-        assert_eq!(dechunk(b"zz\r\n"), (Vec::new(), true));
-    }
+    Ok(conn)
 }

@@ -796,6 +796,32 @@ fn chunked_failure_on_a_connection_left_open_is_reported_at_its_last_chunk() {
 }
 
 #[test]
+fn interim_responses_before_a_join_answer_are_skipped() {
+    // A server (or a proxy) may send 100 or 103 before the final answer: neither is it.
+    let rt = Sim::new();
+    let answer = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n\
+                  HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope\n";
+    let dialer = MockDialer::conns([answering("c", answer)]);
+    let error = change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1").expect_err("403");
+    assert_eq!(
+        error.to_string(),
+        "server join failed: http code 403 'nope'"
+    );
+    let ok = format!("HTTP/1.1 100 Continue\r\n\r\n{OK}");
+    let dialer = MockDialer::conns([answering("c", &ok)]);
+    change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1").expect("200 after a 100");
+}
+
+#[test]
+fn interim_responses_before_the_101_are_skipped() {
+    let rt = Sim::new();
+    let answer = cat(&[b"HTTP/1.1 100 Continue\r\n\r\n", SWITCHING, b"raft"]);
+    let dialer = MockDialer::conns([MockConn::new("c", [Read::Data(answer)])]);
+    let upgraded = dial_with(&rt, &dialer, WAIT).expect("upgraded after a 100");
+    assert_eq!(upgraded.prefix.remaining(), b"raft");
+}
+
+#[test]
 fn https_redirect_needs_a_tls_dialer() {
     let rt = Sim::new();
     let dialer = MockDialer::conns([answering(
