@@ -23,6 +23,9 @@ pub const NOT_FOUND_TEXT: &str = "404 page not found";
 pub const UPGRADE_BODY_TEXT: &str = "upgrade request must not have a body";
 /// Body of the 503 sent when the accept queue is full.
 pub const BUSY_TEXT: &str = "too many raft connections waiting to be accepted";
+/// Body of the 500 sent when the HTTP server in front (a hyper or axum mount) cannot hand the
+/// connection over: HTTP/1.0, HTTP/2, or a server without upgrades enabled.
+pub const NO_UPGRADE_TEXT: &str = "raft connections need an HTTP/1.1 connection that can be upgraded (serve with upgrades enabled)";
 
 /// The interim response to `Expect: 100-continue`, sent before reading a body.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -265,6 +268,17 @@ impl Response {
         }
     }
 
+    /// `403 Forbidden` with `text`: the authorization hook refused the request.
+    pub fn forbidden(text: impl Into<Cow<'static, str>>) -> Self {
+        Self::text(403, text)
+    }
+
+    /// `500`, with [`NO_UPGRADE_TEXT`]: a valid Raft upgrade reached an HTTP server that cannot
+    /// hand the connection over (Go answers 500 when it cannot hijack, too).
+    pub fn cannot_upgrade() -> Self {
+        Self::text(500, NO_UPGRADE_TEXT)
+    }
+
     /// `403 raft transport closed`.
     pub fn closed() -> Self {
         Self::text(403, CLOSED_TEXT)
@@ -328,38 +342,49 @@ impl Response {
         self.close
     }
 
+    /// Whether this is the `101` that upgrades the connection.
+    pub fn is_upgrade(&self) -> bool {
+        self.status == 101
+    }
+
+    /// The header fields, in the order [`encode`](Self::encode) writes them, without
+    /// `Content-Length` (which follows the body) so that an HTTP server in front (the hyper
+    /// mount) can build its response from them: `Upgrade` and `Connection` on the `101`;
+    /// otherwise `Location`, `WWW-Authenticate`, `Content-Type` and `X-Content-Type-Options`
+    /// for a body (as Go's `http.Error`), and `Connection: close` when the server closes.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let upgrade = self.is_upgrade();
+        let text = !upgrade && !self.body.is_empty();
+        let fields: [Option<(&'static str, &str)>; 7] = [
+            upgrade.then_some(("Upgrade", "raft")),
+            upgrade.then_some(("Connection", "Upgrade")),
+            self.location.as_deref().map(|l| ("Location", l)),
+            self.challenge.as_deref().map(|c| ("WWW-Authenticate", c)),
+            text.then_some(("Content-Type", "text/plain; charset=utf-8")),
+            text.then_some(("X-Content-Type-Options", "nosniff")),
+            (!upgrade && self.close).then_some(("Connection", "close")),
+        ];
+        fields.into_iter().flatten()
+    }
+
     /// Appends the response to `out`. For a response to `HEAD` (`head_only`), the body is left
     /// out but `Content-Length` still announces it.
     ///
-    /// Header fields follow Go's `http.Error` and `http.Redirect` (`Content-Type`,
-    /// `X-Content-Type-Options`, `Location`, `Content-Length`), without `Date`: the core has no
-    /// clock, and RFC 9110 section 6.6.1 allows a server without one to omit it.
+    /// Header fields follow Go's `http.Error` and `http.Redirect` ([`fields`](Self::fields) and
+    /// `Content-Length`), without `Date`: the core has no clock, and RFC 9110 section 6.6.1
+    /// allows a server without one to omit it.
     pub fn encode(&self, head_only: bool, out: &mut Vec<u8>) {
         let mut head = String::with_capacity(160);
         let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        if self.status == 101 {
-            head.push_str("Upgrade: raft\r\nConnection: Upgrade\r\n\r\n");
-            out.extend_from_slice(head.as_bytes());
-            return;
+        for (name, value) in self.fields() {
+            let _ = write!(head, "{name}: {value}\r\n");
         }
-        if let Some(location) = &self.location {
-            let _ = write!(head, "Location: {location}\r\n");
-        }
-        if let Some(challenge) = &self.challenge {
-            let _ = write!(head, "WWW-Authenticate: {challenge}\r\n");
-        }
-        if !self.body.is_empty() {
-            head.push_str(
-                "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n",
-            );
-        }
-        let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
-        if self.close {
-            head.push_str("Connection: close\r\n");
+        if !self.is_upgrade() {
+            let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
         }
         head.push_str("\r\n");
         out.extend_from_slice(head.as_bytes());
-        if !head_only {
+        if !head_only && !self.is_upgrade() {
             out.extend_from_slice(self.body.as_bytes());
         }
     }

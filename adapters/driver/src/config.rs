@@ -33,7 +33,7 @@ impl Refusal {
             Self::Unauthorized { challenge, message } => {
                 Response::unauthorized(challenge, message.clone())
             }
-            Self::Forbidden { message } => Response::text(403, message.clone()),
+            Self::Forbidden { message } => Response::forbidden(message.clone()),
         }
     }
 }

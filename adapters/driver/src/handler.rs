@@ -559,7 +559,7 @@ impl<C: Connection> Handler<C> {
             let body_pending = u64::try_from(buf.len()).unwrap_or(u64::MAX) < next.body_len;
             if next.expects_continue && body_pending {
                 if let Err(error) = write_all(rt, &mut conn, CONTINUE, config.idle_timeout).await {
-                    tracing::debug!(%error, "writing 100 Continue failed");
+                    tracing::debug!(%error, "writing the interim Continue response failed");
                     return;
                 }
             }
@@ -574,7 +574,7 @@ impl<C: Connection> Handler<C> {
                     let mut out = Vec::new();
                     Response::switching_protocols().encode(false, &mut out);
                     if let Err(error) = write_all(rt, &mut conn, &out, config.idle_timeout).await {
-                        tracing::debug!(%error, "writing 101 failed; dropping connection");
+                        tracing::debug!(%error, "writing Switching Protocols failed; dropping connection");
                         return;
                     }
                     tracing::info!("raft connection established");

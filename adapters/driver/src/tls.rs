@@ -28,7 +28,7 @@ where
     let Some(answer) = plain_http_on_tls(first) else {
         return Ok(());
     };
-    tracing::debug!("plain HTTP request on a TLS port, answering 400");
+    tracing::debug!("plain HTTP request on a TLS port, answering Bad Request");
     conn.write_all(answer).await?;
     conn.close().await?;
     let mut sink = [0u8; 4096];

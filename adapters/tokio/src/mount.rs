@@ -11,19 +11,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, LOCATION, UPGRADE, WWW_AUTHENTICATE};
+use http::header::HeaderValue;
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use rafthttp_driver::core::{Decoded, RequestDecoder, Response};
+use rafthttp_driver::core::{Decoded, RequestDecoder, RequestError, Response};
 use rafthttp_driver::{Dispatch, Prefix, Upgraded};
 use tokio::net::TcpStream;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 use crate::{Handler, Stream, TokioRuntime};
-
-/// Text of the 500 sent when the HTTP server cannot hand over the connection.
-pub(crate) const NO_UPGRADE_TEXT: &str = "raft connections need an HTTP/1.1 connection that can be upgraded (serve with upgrades enabled)";
 
 type BoxFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Infallible>> + Send>>;
@@ -77,7 +74,9 @@ impl Handler {
         let dispatch = match RequestDecoder::new(self.config().limits).decode(head) {
             Ok(Decoded::Complete { value, .. }) => self.inner.dispatch(&value),
             Ok(Decoded::Incomplete) => {
-                Dispatch::Respond(Response::text(400, "incomplete request head"))
+                Dispatch::Respond(Response::error(&RequestError::Malformed {
+                    reason: "incomplete request head",
+                }))
             }
             Err(error) => Dispatch::Respond(Response::error(&error)),
         };
@@ -85,7 +84,7 @@ impl Handler {
             Dispatch::Upgrade(slot) => {
                 let Some(on_upgrade) = on_upgrade else {
                     tracing::warn!("raft upgrade refused: the connection cannot be upgraded");
-                    return convert(&Response::text(500, NO_UPGRADE_TEXT));
+                    return convert(&Response::cannot_upgrade());
                 };
                 tokio::spawn(async move {
                     match on_upgrade.await {
@@ -164,41 +163,25 @@ fn head_bytes<B>(request: &http::Request<B>, path: &str) -> Vec<u8> {
     head
 }
 
+/// The core's response as hyper's: the status and fields the core chose (hyper adds
+/// `Content-Length` from the body).
 fn convert(response: &Response) -> http::Response<Full<Bytes>> {
-    let mut out = http::Response::new(Full::new(Bytes::copy_from_slice(
-        response.body().as_bytes(),
-    )));
+    let body = if response.is_upgrade() {
+        Bytes::new()
+    } else {
+        Bytes::copy_from_slice(response.body().as_bytes())
+    };
+    let mut out = http::Response::new(Full::new(body));
     *out.status_mut() = http::StatusCode::from_u16(response.status())
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = out.headers_mut();
-    if response.status() == 101 {
-        headers.insert(UPGRADE, HeaderValue::from_static("raft"));
-        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    }
-    if let Some(location) = response
-        .location()
-        .and_then(|l| HeaderValue::from_str(l).ok())
-    {
-        headers.insert(LOCATION, location);
-    }
-    if let Some(challenge) = response
-        .challenge()
-        .and_then(|c| HeaderValue::from_str(c).ok())
-    {
-        headers.insert(WWW_AUTHENTICATE, challenge);
-    }
-    if !response.body().is_empty() {
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
-    }
-    if response.closes_connection() {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    for (name, value) in response.fields() {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
     }
     out
 }
