@@ -376,11 +376,15 @@ impl Response {
     pub fn encode(&self, head_only: bool, out: &mut Vec<u8>) {
         let mut head = String::with_capacity(160);
         let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        for (name, value) in self.fields() {
+        let closing = ("Connection", "close");
+        for (name, value) in self.fields().filter(|field| *field != closing) {
             let _ = write!(head, "{name}: {value}\r\n");
         }
         if !self.is_upgrade() {
             let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+            if self.close {
+                head.push_str("Connection: close\r\n");
+            }
         }
         head.push_str("\r\n");
         out.extend_from_slice(head.as_bytes());
