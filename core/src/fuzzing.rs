@@ -3,9 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::connection::{Event, ServerConnection};
 use crate::frame::{self, Envelope, FrameDecoder};
 use crate::head::{Decoded, Limits, RequestDecoder};
 use crate::membership::{ChangeKind, MembershipClient, Output};
+use crate::server::Response;
 use crate::{ClientHandshake, RaftPath, Router};
 
 /// Feeds `data` to the server decoder in pieces of `split` bytes, routes the head, and checks
@@ -119,4 +121,49 @@ fn cut(
         }
     }
     (bodies, None)
+}
+
+/// Runs a server connection over `data`, fed in pieces of `split` bytes then an end of stream,
+/// answering every request (an upgrade for a GET with `Upgrade`, 404 for HEAD, 200 or a closing
+/// 400 in turn otherwise). Checks that the buffer stays bounded and that the connection ends.
+pub fn server_connection(data: &[u8], split: usize) {
+    let limits = Limits::default().with_max_body(1024);
+    let bound = limits.max_head_bytes + 1024 + split.max(1);
+    let mut conn = ServerConnection::new(limits);
+    let mut pieces = data.chunks(split.max(1));
+    let mut out = Vec::new();
+    let mut answered = 0u32;
+    // Every step consumes input, answers a request or ends: bounded by the input's length.
+    for _ in 0..(4 * data.len() + 16) {
+        out.clear();
+        match conn.poll_event(&mut out) {
+            Event::NeedData => match pieces.next() {
+                Some(piece) => conn.handle_data(piece),
+                None => conn.handle_eof(),
+            },
+            Event::Close => return,
+            Event::Request(request) => {
+                let upgrade = request.head.method() == "GET"
+                    && request.head.headers().get("upgrade").is_some();
+                let head_only = request.head.method() == "HEAD";
+                assert!(request.body.len() <= 1024);
+                if upgrade {
+                    let tail = conn.upgrade(&mut out).expect("a request waits");
+                    assert!(out.starts_with(b"HTTP/1.1 101 "));
+                    assert!(tail.len() <= data.len());
+                    continue;
+                }
+                let response = match (head_only, answered % 3) {
+                    (true, _) => Response::not_found(),
+                    (false, 0) => Response::ok(),
+                    (false, 1) => Response::text(403, "no"),
+                    _ => Response::text(400, "bye").closing(),
+                };
+                conn.respond(&response, &mut out);
+                answered += 1;
+            }
+        }
+        assert!(conn.buffered() <= bound, "{} > {bound}", conn.buffered());
+    }
+    panic!("the connection neither closed nor asked for data it had");
 }

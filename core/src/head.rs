@@ -8,14 +8,19 @@
 
 use crate::error::{RequestError, ResponseError};
 
-/// Bounds on a message head. Over-limit input is an error (431 on the server side).
+/// Bounds on a message. Over-limit input is an error (431 for a head, 413 for a body on the
+/// server side).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Largest head accepted, in bytes, including the start line and the final empty line.
+    /// Largest head accepted, in bytes, including the start line and the final empty line
+    /// (default 8 KiB).
     pub max_head_bytes: usize,
-    /// Largest number of header fields accepted.
+    /// Largest number of header fields accepted (default 32).
     pub max_headers: usize,
+    /// Largest request body a server connection reads (default 64 KiB): membership requests
+    /// carry none, a fallback route may want a small one.
+    pub max_body: u64,
 }
 
 impl Default for Limits {
@@ -23,6 +28,7 @@ impl Default for Limits {
         Self {
             max_head_bytes: 8 * 1024,
             max_headers: 32,
+            max_body: 64 * 1024,
         }
     }
 }
@@ -39,6 +45,13 @@ impl Limits {
     #[must_use]
     pub fn with_max_headers(mut self, count: usize) -> Self {
         self.max_headers = count;
+        self
+    }
+
+    /// Sets the largest request body a server connection reads.
+    #[must_use]
+    pub fn with_max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
         self
     }
 }

@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod connection;
 pub mod error;
 pub mod frame;
 mod head;

@@ -76,3 +76,25 @@ fn frames_seeds() {
         }
     }
 }
+
+#[test]
+fn server_connection_seeds() {
+    // The same seeds as server_request: one split byte, then the bytes of a connection.
+    for (name, input) in seeds("server_request") {
+        let Some((&split, data)) = input.split_first() else {
+            continue;
+        };
+        eprintln!("server_connection/{name}");
+        fuzzing::server_connection(data, usize::from(split));
+        for split in 1..=data.len().min(64) {
+            fuzzing::server_connection(data, split);
+        }
+    }
+    for (name, input) in seeds("server_connection") {
+        let Some((&split, data)) = input.split_first() else {
+            continue;
+        };
+        eprintln!("server_connection/{name}");
+        fuzzing::server_connection(data, usize::from(split));
+    }
+}

@@ -287,18 +287,29 @@ async_test! {
 }
 
 async_test! {
-    /// The standalone server's fallback answers other paths (a health check), on the same
-    /// keep-alive connection as Raft requests; without one they get 404.
-    async fn fallback_answers_other_paths() {
-        let config = quick().with_fallback(|head| match head.path() {
-            "/health" => rafthttp_driver::core::Response::text(200, "ok"),
-            _ => rafthttp_driver::core::Response::not_found(),
+    /// The standalone server's fallback answers other paths (a health check, a small API with
+    /// a body), on the same keep-alive connection as Raft requests; without one they get 404.
+    async fn fallback_answers_other_paths_with_their_bodies() {
+        use rafthttp_driver::core::Response;
+        let config = quick().with_fallback(|request| async move {
+            match (request.method(), request.path()) {
+                ("GET", "/health") => Response::text(200, "ok"),
+                ("PUT", "/kv/a") => {
+                    let value = String::from_utf8_lossy(request.body()).into_owned();
+                    let kind = request.header("content-type").unwrap_or_default().to_vec();
+                    Response::text(200, format!("{value} as {}", String::from_utf8_lossy(&kind)))
+                }
+                _ => Response::not_found(),
+            }
         });
         let (_handler, addr) = node(config).await;
         let mut raw = rt::connect(&addr).await;
         rt::write_all(&mut raw, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let reply = read_reply(&mut raw, false).await;
         assert_eq!((reply.status(), reply.body.as_str()), (200, "ok\n"));
+        rt::write_all(&mut raw, b"PUT /kv/a HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello").await;
+        let reply = read_reply(&mut raw, false).await;
+        assert_eq!((reply.status(), reply.body.as_str()), (200, "hello as text/plain\n"));
         rt::write_all(&mut raw, b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert_eq!(read_reply(&mut raw, false).await.status(), 404);
         rt::write_all(&mut raw, b"GET /raft HTTP/1.1\r\nHost: x\r\n\r\n").await;

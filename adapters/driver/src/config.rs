@@ -1,6 +1,8 @@
 //! Handler configuration.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,16 +49,73 @@ pub struct Authorizer(Arc<AuthorizeFn>);
 type AuthorizeFn = dyn Fn(&RequestHead<'_>) -> Result<(), Refusal> + Send + Sync;
 
 /// Answers the requests for other paths than the Raft path in the standalone server (a health
-/// check, say), instead of 404.
+/// check, a small API), instead of 404.
 #[derive(Clone)]
 pub struct Fallback(Arc<FallbackFn>);
 
-type FallbackFn = dyn Fn(&RequestHead<'_>) -> Response + Send + Sync;
+type FallbackFn =
+    dyn Fn(FallbackRequest) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync;
 
 impl Fallback {
     /// Runs the fallback.
-    pub fn respond(&self, head: &RequestHead<'_>) -> Response {
-        (self.0)(head)
+    pub async fn respond(&self, request: FallbackRequest) -> Response {
+        (self.0)(request).await
+    }
+}
+
+/// A request for another path than the Raft path, as the standalone server hands it to the
+/// [`Fallback`]: owned, so the answer can take its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackRequest {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl FallbackRequest {
+    /// The request's head and body, copied.
+    pub fn new(head: &RequestHead<'_>, body: &[u8]) -> Self {
+        Self {
+            method: head.method().to_owned(),
+            path: head.path().to_owned(),
+            query: head.query().to_owned(),
+            headers: head
+                .headers()
+                .iter()
+                .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path, without the query.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The raw query, without `?` (empty when there is none).
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// The first header field named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The body, read whole (at most [`Limits::max_body`] bytes).
+    pub fn body(&self) -> &[u8] {
+        &self.body
     }
 }
 
@@ -108,11 +167,9 @@ pub struct HandlerConfig {
     /// Membership requests waiting to be taken from `requests()` at most; a request that finds
     /// the queue full waits for room within its timeout (default 64).
     pub requests_queue: usize,
-    /// Limits on request heads (default 8 KiB, 32 fields).
+    /// Limits on request heads (default 8 KiB, 32 fields) and on the bodies the standalone
+    /// server reads (default 64 KiB; larger bodies get 413 and the connection is closed).
     pub limits: Limits,
-    /// Largest request body the standalone server reads and discards (default 64 KiB; larger
-    /// bodies get 413 and the connection is closed).
-    pub max_body: u64,
     /// How long the standalone server waits for the next request on an idle connection, and
     /// for a request head to arrive in full (default 30 s).
     pub idle_timeout: Duration,
@@ -143,7 +200,6 @@ impl Default for HandlerConfig {
             accept_queue: 64,
             requests_queue: 64,
             limits: Limits::default(),
-            max_body: 64 * 1024,
             idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
             scheme: Scheme::Http,
@@ -191,10 +247,10 @@ impl HandlerConfig {
         self
     }
 
-    /// Sets the largest request body skipped.
+    /// Sets the largest request body the standalone server reads ([`Limits::max_body`]).
     #[must_use]
     pub fn with_max_body(mut self, bytes: u64) -> Self {
-        self.max_body = bytes;
+        self.limits = self.limits.with_max_body(bytes);
         self
     }
 
@@ -241,25 +297,32 @@ impl HandlerConfig {
     }
 
     /// Sets what the standalone server answers on paths other than the Raft path (404 by
-    /// default), for a health check in a binary with no other HTTP server. The body of such a
-    /// request is skipped like any other. Behind axum or hyper, route other paths there instead.
+    /// default): an async handler given the request, body included (read whole, within
+    /// [`Limits::max_body`]), for a health check or a small API in a binary with no other HTTP
+    /// server. Behind axum or hyper, route other paths there instead.
     ///
     /// ```
     /// use rafthttp_driver::HandlerConfig;
     /// use rafthttp_driver::core::Response;
     ///
-    /// let config = HandlerConfig::default().with_fallback(|head| match head.path() {
-    ///     "/health" => Response::text(200, "ok"),
-    ///     _ => Response::not_found(),
+    /// let config = HandlerConfig::default().with_fallback(|request| async move {
+    ///     match (request.method(), request.path()) {
+    ///         ("GET", "/health") => Response::text(200, "ok"),
+    ///         ("PUT", "/echo") => Response::text(200, String::from_utf8_lossy(request.body()).into_owned()),
+    ///         _ => Response::not_found(),
+    ///     }
     /// });
     /// # drop(config);
     /// ```
     #[must_use]
-    pub fn with_fallback(
-        mut self,
-        fallback: impl Fn(&RequestHead<'_>) -> Response + Send + Sync + 'static,
-    ) -> Self {
-        self.fallback = Some(Fallback(Arc::new(fallback)));
+    pub fn with_fallback<F, Fut>(mut self, fallback: F) -> Self
+    where
+        F: Fn(FallbackRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        self.fallback = Some(Fallback(Arc::new(move |request| {
+            Box::pin(fallback(request))
+        })));
         self
     }
 

@@ -11,13 +11,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
-use rafthttp_core::server::CONTINUE;
-use rafthttp_core::{
-    Change, ChangeError, Decoded, RequestDecoder, RequestError, RequestHead, Response, Route,
-    Router,
-};
+use rafthttp_core::connection::{Event, Request, ServerConnection};
+use rafthttp_core::{Change, ChangeError, RequestHead, Response, Route, Router};
 use tracing::Instrument;
 
+use crate::config::{Fallback, FallbackRequest};
 use crate::prefix::Prefix;
 use crate::request::{ChangeRequest, Outcome, Requests};
 use crate::time;
@@ -358,24 +356,23 @@ impl<C> Drop for ConnectionGuard<C> {
 }
 
 enum ReadOutcome {
-    Data,
+    Data(usize),
     Eof,
     TimedOut,
     Shutdown,
     Failed(io::Error),
 }
 
-/// Reads once more into `buf`, until `deadline`; when `idle` the handler's shutdown also ends
+/// Reads once into `chunk`, until `deadline`; with `shutdown`, the handler's shutdown also ends
 /// the wait.
-async fn read_more<R: Runtime, C: Connection>(
+async fn read_some<R: Runtime, C: Connection>(
     rt: &R,
     conn: &mut C,
-    buf: &mut Vec<u8>,
+    chunk: &mut [u8],
     deadline: Instant,
     shutdown: Option<&async_channel::Receiver<()>>,
 ) -> ReadOutcome {
-    let mut chunk = [0u8; 4096];
-    let read = conn.read(&mut chunk);
+    let read = conn.read(chunk);
     let result = match shutdown {
         Some(shutdown) => {
             match select(pin!(time::until(rt, deadline, read)), pin!(shutdown.recv())).await {
@@ -388,10 +385,7 @@ async fn read_more<R: Runtime, C: Connection>(
     match result {
         Err(time::Elapsed) => ReadOutcome::TimedOut,
         Ok(Ok(0)) => ReadOutcome::Eof,
-        Ok(Ok(n)) => {
-            buf.extend_from_slice(&chunk[..n]);
-            ReadOutcome::Data
-        }
+        Ok(Ok(n)) => ReadOutcome::Data(n),
         Ok(Err(e)) => ReadOutcome::Failed(e),
     }
 }
@@ -411,14 +405,12 @@ async fn write_all<R: Runtime, C: Connection>(
         .unwrap_or_else(|time::Elapsed| Err(io::ErrorKind::TimedOut.into()))
 }
 
-/// What the head of the next request asks for.
-struct Next<C> {
-    dispatch: Dispatch<C>,
-    head_only: bool,
-    keep_alive: bool,
-    body_len: u64,
-    /// The client waits for `100 Continue` before sending the body.
-    expects_continue: bool,
+/// What to do with a complete request, decided without waiting.
+enum Decision<C> {
+    Upgrade(AcceptSlot<C>),
+    Change(Change),
+    Respond(Response),
+    Fallback(Fallback, FallbackRequest),
 }
 
 impl<C: Connection> Handler<C> {
@@ -509,39 +501,43 @@ impl<C: Connection> Handler<C> {
 
     async fn serve_connection_inner<R: Runtime>(&self, rt: &R, mut conn: C) {
         let config = &self.inner.config;
-        let mut buf = Vec::new();
-        let mut served = 0u64;
+        let timeout = config.idle_timeout;
+        let mut http = ServerConnection::new(config.limits);
+        let mut chunk = vec![0u8; 4096];
+        let mut out = Vec::new();
+        // Each request has the idle timeout to arrive, counted from the end of the last one.
+        let mut deadline = time::after(rt, timeout);
         loop {
-            let deadline = time::after(rt, config.idle_timeout);
-            let mut decoder = RequestDecoder::new(config.limits);
-            let (next, consumed) = loop {
-                match decoder.decode(&buf) {
-                    Ok(Decoded::Complete { value, consumed }) => {
-                        break (self.next_request(&value), consumed);
+            out.clear();
+            let decision = match http.poll_event(&mut out) {
+                Event::NeedData => None,
+                Event::Close => {
+                    if !out.is_empty() {
+                        tracing::debug!("refusing a request the connection cannot read");
+                        let _ = write_all(rt, &mut conn, &out, timeout).await;
                     }
-                    Ok(Decoded::Incomplete) => {}
-                    Err(error) => {
-                        tracing::debug!(%error, "bad request");
-                        let mut out = Vec::new();
-                        Response::error(&error).encode(false, &mut out);
-                        let _ = write_all(rt, &mut conn, &out, config.idle_timeout).await;
-                        return;
-                    }
+                    let _ = time::until(rt, time::after(rt, timeout), conn.close()).await;
+                    return;
                 }
+                Event::Request(request) => Some(self.decide(&request)),
+            };
+            // An interim `100 Continue` goes out before the body is read.
+            if !out.is_empty() {
+                if let Err(error) = write_all(rt, &mut conn, &out, timeout).await {
+                    tracing::debug!(%error, "writing the interim Continue response failed");
+                    return;
+                }
+                out.clear();
+            }
+            let Some(decision) = decision else {
                 // Between requests, shutdown closes the connection; a new connection still
                 // gets its first request answered (403 once closed).
-                let idle = buf.is_empty() && served > 0;
-                match read_more(
-                    rt,
-                    &mut conn,
-                    &mut buf,
-                    deadline,
-                    idle.then_some(&self.inner.shutdown_rx),
-                )
-                .await
-                {
-                    ReadOutcome::Data => {}
-                    ReadOutcome::Eof | ReadOutcome::Shutdown => return,
+                let idle = http.is_idle() && http.requests_served() > 0;
+                let shutdown = idle.then_some(&self.inner.shutdown_rx);
+                match read_some(rt, &mut conn, &mut chunk, deadline, shutdown).await {
+                    ReadOutcome::Data(n) => http.handle_data(&chunk[..n]),
+                    ReadOutcome::Eof => http.handle_eof(),
+                    ReadOutcome::Shutdown => return,
                     ReadOutcome::TimedOut => {
                         tracing::debug!(idle, "connection timed out waiting for a request");
                         return;
@@ -551,99 +547,48 @@ impl<C: Connection> Handler<C> {
                         return;
                     }
                 }
+                continue;
             };
-            buf.drain(..consumed);
-            served += 1;
-            // A client that sent `Expect: 100-continue` waits (curl: 1 s) for this before
-            // sending the body the server has to read past.
-            let body_pending = u64::try_from(buf.len()).unwrap_or(u64::MAX) < next.body_len;
-            if next.expects_continue && body_pending {
-                if let Err(error) = write_all(rt, &mut conn, CONTINUE, config.idle_timeout).await {
-                    tracing::debug!(%error, "writing the interim Continue response failed");
-                    return;
-                }
-            }
-            if !self
-                .skip_body(rt, &mut conn, &mut buf, next.body_len, deadline)
-                .await
-            {
-                return;
-            }
-            let response = match next.dispatch {
-                Dispatch::Upgrade(slot) => {
-                    let mut out = Vec::new();
-                    Response::switching_protocols().encode(false, &mut out);
-                    if let Err(error) = write_all(rt, &mut conn, &out, config.idle_timeout).await {
+            let response = match decision {
+                Decision::Upgrade(slot) => {
+                    let Some(tail) = http.upgrade(&mut out) else {
+                        return;
+                    };
+                    if let Err(error) = write_all(rt, &mut conn, &out, timeout).await {
                         tracing::debug!(%error, "writing Switching Protocols failed; dropping connection");
                         return;
                     }
                     tracing::info!("raft connection established");
-                    let prefix = Prefix::new(std::mem::take(&mut buf));
+                    let prefix = Prefix::new(tail);
                     slot.fill(rt, Upgraded { io: conn, prefix }).await;
                     return;
                 }
-                Dispatch::Change(change) => self.change(rt, change).await,
-                Dispatch::Respond(response) => response,
-                Dispatch::NotFound => Response::not_found(),
+                Decision::Change(change) => self.change(rt, change).await,
+                Decision::Respond(response) => response,
+                Decision::Fallback(fallback, request) => fallback.respond(request).await,
             };
-            let mut out = Vec::new();
-            response.encode(next.head_only, &mut out);
-            if let Err(error) = write_all(rt, &mut conn, &out, config.idle_timeout).await {
+            http.respond(&response, &mut out);
+            if let Err(error) = write_all(rt, &mut conn, &out, timeout).await {
                 tracing::debug!(%error, "writing a response failed");
                 return;
             }
-            if response.closes_connection() || !next.keep_alive {
-                let _ = time::until(rt, time::after(rt, config.idle_timeout), conn.close()).await;
-                return;
-            }
+            deadline = time::after(rt, timeout);
         }
     }
 
-    fn next_request(&self, head: &RequestHead<'_>) -> Next<C> {
-        let max = self.inner.config.max_body;
-        let (dispatch, body_len) = match head.body_len() {
-            Ok(len) if len > max => (
-                Dispatch::Respond(Response::error(&RequestError::BodyTooLarge { limit: max })),
-                0,
-            ),
-            Ok(len) => (self.dispatch(head), len),
-            // The router answers these (and closes the connection).
-            Err(_) => (self.dispatch(head), 0),
-        };
-        let dispatch = match (dispatch, &self.inner.config.fallback) {
-            (Dispatch::NotFound, Some(fallback)) => Dispatch::Respond(fallback.respond(head)),
-            (dispatch, _) => dispatch,
-        };
-        Next {
-            dispatch,
-            head_only: head.method() == "HEAD",
-            keep_alive: head.keep_alive(),
-            body_len,
-            expects_continue: head.expects_continue(),
-        }
-    }
-
-    /// Discards a request body of `len` bytes (at most `max_body`, checked before).
-    async fn skip_body<R: Runtime>(
-        &self,
-        rt: &R,
-        conn: &mut C,
-        buf: &mut Vec<u8>,
-        len: u64,
-        deadline: Instant,
-    ) -> bool {
-        let mut left = len;
-        loop {
-            let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            buf.drain(..take);
-            left -= take as u64;
-            if left == 0 {
-                return true;
-            }
-            match read_more(rt, conn, buf, deadline, None).await {
-                ReadOutcome::Data => {}
-                _ => return false,
-            }
+    /// Decides a complete request: dispatch on the Raft path, the fallback (or 404) elsewhere.
+    fn decide(&self, request: &Request<'_>) -> Decision<C> {
+        match self.dispatch(&request.head) {
+            Dispatch::Upgrade(slot) => Decision::Upgrade(slot),
+            Dispatch::Change(change) => Decision::Change(change),
+            Dispatch::Respond(response) => Decision::Respond(response),
+            Dispatch::NotFound => match &self.inner.config.fallback {
+                Some(fallback) => Decision::Fallback(
+                    fallback.clone(),
+                    FallbackRequest::new(&request.head, request.body),
+                ),
+                None => Decision::Respond(Response::not_found()),
+            },
         }
     }
 }

@@ -33,7 +33,7 @@ mod time;
 mod tls;
 
 pub use client::{change_membership, dial};
-pub use config::{Authorizer, ClientConfig, Fallback, HandlerConfig, Refusal};
+pub use config::{Authorizer, ClientConfig, Fallback, FallbackRequest, HandlerConfig, Refusal};
 pub use error::{DialError, MembershipError};
 pub use handler::{AcceptSlot, Dispatch, Handler, Upgraded};
 pub use layer::Layer;
