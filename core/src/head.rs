@@ -267,6 +267,23 @@ pub struct RequestHead<'b> {
 }
 
 impl<'b> RequestHead<'b> {
+    /// A head view of a request that an HTTP server in front already parsed (and bounded): a
+    /// hyper or axum mount hands the core its method, origin-form target (`/raft?id=1`),
+    /// `HTTP/1.x` minor version and fields, without a second pass of the decoder's limits.
+    pub fn from_parts(
+        method: &'b str,
+        target: &'b str,
+        minor_version: u8,
+        fields: Vec<Header<'b>>,
+    ) -> Self {
+        Self {
+            method,
+            target,
+            minor_version,
+            headers: Headers { fields },
+        }
+    }
+
     /// The method, case preserved (methods are case-sensitive).
     pub fn method(&self) -> &'b str {
         self.method

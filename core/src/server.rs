@@ -140,6 +140,16 @@ impl Router {
         }
     }
 
+    /// [`route`](Self::route) for a handler mounted behind another HTTP server, which says
+    /// whether it can hand this request's connection over (HTTP/1.1 with upgrades enabled). A
+    /// valid upgrade it cannot hand over is answered [`Response::cannot_upgrade`] (500).
+    pub fn route_mounted(&self, head: &RequestHead<'_>, closed: bool, can_upgrade: bool) -> Route {
+        match self.route(head, closed) {
+            Route::Upgrade if !can_upgrade => Route::Respond(Response::cannot_upgrade()),
+            route => route,
+        }
+    }
+
     fn route_upgrade(&self, head: &RequestHead<'_>, closed: bool) -> Route {
         let refuse = if head.headers().get("upgrade") != Some(b"raft") {
             Response::text(400, MISSING_UPGRADE_TEXT)
@@ -444,6 +454,32 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("\r\n\r\ntoken required\n"), "{text}");
+    }
+
+    #[test]
+    fn a_mount_that_cannot_upgrade_gets_500_for_valid_upgrades_only() {
+        use crate::head::{Header, RequestHead};
+        let router = Router::default();
+        let host = Header {
+            name: "Host",
+            value: b"x",
+        };
+        let upgrade = Header {
+            name: "Upgrade",
+            value: b"raft",
+        };
+        let head = RequestHead::from_parts("GET", "/raft", 1, vec![host, upgrade]);
+        assert_eq!(router.route_mounted(&head, false, true), Route::Upgrade);
+        assert_eq!(
+            router.route_mounted(&head, false, false),
+            Route::Respond(Response::cannot_upgrade())
+        );
+        let plain = RequestHead::from_parts("GET", "/raft", 1, vec![host]);
+        assert_eq!(
+            router.route_mounted(&plain, false, false),
+            Route::Respond(Response::text(400, MISSING_UPGRADE_TEXT)),
+            "a bad request stays a bad request"
+        );
     }
 
     #[test]

@@ -154,7 +154,21 @@ impl<C> Handler<C> {
     /// Decides what to do with a request head: the one place where routing, status mapping and
     /// accept-slot reservation happen, for every HTTP front end.
     pub fn dispatch(&self, head: &RequestHead<'_>) -> Dispatch<C> {
-        let route = self.inner.router.route(head, self.is_closed());
+        self.dispatch_routed(head, self.inner.router.route(head, self.is_closed()))
+    }
+
+    /// [`dispatch`](Self::dispatch) for a handler mounted behind another HTTP server, which
+    /// says whether it can hand the connection over: a valid upgrade it cannot hand over is
+    /// answered 500 without reserving an accept slot.
+    pub fn dispatch_mounted(&self, head: &RequestHead<'_>, can_upgrade: bool) -> Dispatch<C> {
+        let route = self
+            .inner
+            .router
+            .route_mounted(head, self.is_closed(), can_upgrade);
+        self.dispatch_routed(head, route)
+    }
+
+    fn dispatch_routed(&self, head: &RequestHead<'_>, route: Route) -> Dispatch<C> {
         let acts = matches!(route, Route::Upgrade | Route::Change(_));
         if let (true, Some(authorizer)) = (acts, &self.inner.config.authorizer) {
             if let Err(refusal) = authorizer.check(head) {

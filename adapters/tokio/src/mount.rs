@@ -11,14 +11,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::HeaderValue;
+use http::header::{HOST, HeaderValue};
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use rafthttp_driver::core::{Decoded, RequestDecoder, RequestError, Response};
+use rafthttp_driver::core::{Header, RequestHead, Response};
 use rafthttp_driver::{Dispatch, Prefix, Upgraded};
 use tokio::net::TcpStream;
-use tokio_util::compat::TokioAsyncReadCompatExt;
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use crate::{Handler, Stream, TokioRuntime};
 
@@ -57,33 +57,52 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let handler = self.clone();
-        let head = head_bytes(&request, handler.config().path.path());
         let can_upgrade = request.version() == http::Version::HTTP_11
             && request.extensions().get::<OnUpgrade>().is_some();
-        let on_upgrade = can_upgrade.then(|| hyper::upgrade::on(&mut request));
-        Box::pin(async move { Ok(handler.answer(&head, on_upgrade).await) })
+        // hyper parsed and bounded the head already: the core gets a view of it, with the Raft
+        // path as target (the application's router chose this service; axum's `nest` strips
+        // prefixes) and the request's query.
+        let dispatch = {
+            let path = handler.config().path.path();
+            let target = match request.uri().query() {
+                Some(query) => format!("{path}?{query}"),
+                None => path.to_owned(),
+            };
+            let minor = u8::from(request.version() != http::Version::HTTP_10);
+            let mut fields: Vec<Header<'_>> = request
+                .headers()
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.as_str(),
+                    value: value.as_bytes(),
+                })
+                .collect();
+            let authority = request.uri().authority().map(|a| a.as_str());
+            if let (false, Some(authority)) = (request.headers().contains_key(HOST), authority) {
+                // HTTP/2 carries the authority in the URI.
+                fields.push(Header {
+                    name: "host",
+                    value: authority.as_bytes(),
+                });
+            }
+            let head = RequestHead::from_parts(request.method().as_str(), &target, minor, fields);
+            handler.inner.dispatch_mounted(&head, can_upgrade)
+        };
+        let on_upgrade =
+            matches!(dispatch, Dispatch::Upgrade(_)).then(|| hyper::upgrade::on(&mut request));
+        Box::pin(async move { Ok(handler.answer(dispatch, on_upgrade).await) })
     }
 }
 
 impl Handler {
     async fn answer(
         &self,
-        head: &[u8],
+        dispatch: Dispatch<Compat<Stream>>,
         on_upgrade: Option<OnUpgrade>,
     ) -> http::Response<Full<Bytes>> {
-        let dispatch = match RequestDecoder::new(self.config().limits).decode(head) {
-            Ok(Decoded::Complete { value, .. }) => self.inner.dispatch(&value),
-            Ok(Decoded::Incomplete) => {
-                Dispatch::Respond(Response::error(&RequestError::Malformed {
-                    reason: "incomplete request head",
-                }))
-            }
-            Err(error) => Dispatch::Respond(Response::error(&error)),
-        };
         let response = match dispatch {
             Dispatch::Upgrade(slot) => {
                 let Some(on_upgrade) = on_upgrade else {
-                    tracing::warn!("raft upgrade refused: the connection cannot be upgraded");
                     return convert(&Response::cannot_upgrade());
                 };
                 tokio::spawn(async move {
@@ -124,43 +143,6 @@ fn into_stream(upgraded: hyper::upgrade::Upgraded) -> (Stream, Prefix) {
         ),
         Err(upgraded) => (Stream::from_io(TokioIo::new(upgraded)), Prefix::default()),
     }
-}
-
-/// The request head as HTTP/1.1 bytes for the core's decoder, with the Raft path as target (the
-/// server already routed) and the request's query.
-fn head_bytes<B>(request: &http::Request<B>, path: &str) -> Vec<u8> {
-    let mut head = Vec::with_capacity(256);
-    head.extend_from_slice(request.method().as_str().as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(path.as_bytes());
-    if let Some(query) = request.uri().query() {
-        head.push(b'?');
-        head.extend_from_slice(query.as_bytes());
-    }
-    let minor = if request.version() == http::Version::HTTP_10 {
-        b'0'
-    } else {
-        b'1'
-    };
-    head.extend_from_slice(b" HTTP/1.");
-    head.push(minor);
-    head.extend_from_slice(b"\r\n");
-    if !request.headers().contains_key(http::header::HOST) {
-        // HTTP/2 carries the authority in the URI.
-        if let Some(authority) = request.uri().authority() {
-            head.extend_from_slice(b"Host: ");
-            head.extend_from_slice(authority.as_str().as_bytes());
-            head.extend_from_slice(b"\r\n");
-        }
-    }
-    for (name, value) in request.headers() {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    head
 }
 
 /// The core's response as hyper's: the status and fields the core chose (hyper adds

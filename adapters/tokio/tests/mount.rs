@@ -272,3 +272,21 @@ async fn the_authorization_hook_applies_to_the_mount() {
     assert!(reply.starts_with("HTTP/1.1 101"), "{reply}");
     within(handler.accept()).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_http_1_0_upgrade_through_axum_gets_500() {
+    // HTTP/1.0 has no upgrade: the core's routing answers 500 with the reason, as Go does when
+    // it cannot hijack, and no accept slot is taken.
+    let handler = Handler::with_config(HandlerConfig::default().with_accept_queue(1));
+    let addr = serve_axum(app(&handler)).await;
+    let (_s, reply) = raw(
+        &addr,
+        b"GET /raft HTTP/1.0\r\nHost: x\r\nUpgrade: raft\r\n\r\n",
+        "enabled)\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.0 500"), "{reply}");
+    let layer = Layer::new(&addr, handler.clone(), TcpDialer).unwrap();
+    let _dialed = layer.dial(&addr, WAIT).await.unwrap();
+    within(layer.accept()).await.unwrap();
+}
