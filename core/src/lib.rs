@@ -71,7 +71,7 @@ pub use head::{
 };
 pub use membership::{ChangeError, ChangeKind};
 pub use server::{Change, Response, Route, Router};
-pub use target::{ExtraHeaders, RaftPath, Scheme, authority_host, check_authority};
+pub use target::{ExtraHeaders, RaftPath, Scheme, authority_host, check_authority, tls};
 
 /// A `Result` defaulting to this crate's [`RequestError`].
 pub type Result<T, E = RequestError> = std::result::Result<T, E>;

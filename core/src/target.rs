@@ -255,6 +255,28 @@ pub fn authority_host(authority: &str) -> Result<&str, InputError> {
     })
 }
 
+/// The name a TLS client checks the server's certificate against when it dials `authority`:
+/// its host ([`authority_host`]), and the message when the handshake fails, the same for every
+/// TLS library the runtime crates use.
+pub mod tls {
+    use std::fmt;
+
+    use crate::error::InputError;
+
+    /// The host to check the certificate against.
+    ///
+    /// # Errors
+    /// [`InputError::Authority`] when `authority` is not a `host[:port]`.
+    pub fn server_name(authority: &str) -> Result<&str, InputError> {
+        super::authority_host(authority)
+    }
+
+    /// `TLS handshake with <authority> failed: <why>`.
+    pub fn handshake_failed(authority: &str, why: &dyn fmt::Display) -> String {
+        format!("TLS handshake with {authority} failed: {why}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use async_std::net::TcpListener;
-use rafthttp_async_std::{AsyncStdRuntime, Handler, Layer, Requests, TcpDialer};
+use rafthttp_async_std::{AsyncStd, Handler, Layer, Requests, TcpDialer};
 use rafthttp_raft::NodeConfig;
 use rafthttp_raft::scenario::three_nodes;
 
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             }
         };
         let scenario = three_nodes(
-            AsyncStdRuntime,
+            AsyncStd::default(),
             endpoints,
             NodeConfig::default(),
             Duration::from_secs(20),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rafthttp_raft::NodeConfig;
 use rafthttp_raft::scenario::three_nodes;
-use rafthttp_smol::{Handler, Layer, Requests, SmolRuntime, TcpDialer};
+use rafthttp_smol::{Handler, Layer, Requests, Smol, TcpDialer};
 use smol::net::TcpListener;
 
 /// A node's HTTP server on a free loopback port, its layer and its membership requests.
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             }
         };
         let scenario = three_nodes(
-            SmolRuntime,
+            Smol::new(),
             endpoints,
             NodeConfig::default(),
             Duration::from_secs(20),

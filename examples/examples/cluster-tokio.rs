@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rafthttp_raft::NodeConfig;
 use rafthttp_raft::scenario::three_nodes;
-use rafthttp_tokio::{Handler, Layer, Requests, TcpDialer, TokioRuntime};
+use rafthttp_tokio::{Handler, Layer, Requests, TcpDialer, Tokio};
 use tokio::net::TcpListener;
 
 /// A node's HTTP server on a free loopback port, its layer and its membership requests.
@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
         }
     };
     let scenario = three_nodes(
-        TokioRuntime,
+        Tokio,
         endpoints,
         NodeConfig::default(),
         Duration::from_secs(20),

@@ -4,7 +4,8 @@
 //! **async-std is discontinued upstream** (RUSTSEC-2025-0052 advises moving to smol). This crate
 //! is frozen as a thin shim: async-std runs on the same `async-io` reactor as smol, so every
 //! type here is `rafthttp-smol`'s, with tasks spawned on async-std's executor
-//! ([`AsyncStdRuntime`]). New code should use `rafthttp-smol` directly.
+//! ([`AsyncStd`], smol's [`Smol`] with [`AsyncStdSpawn`]). New code should use
+//! `rafthttp-smol` directly.
 //!
 //! TLS is smol's too: [`TlsDialer`] dials, [`serve_tls`] serves an async-std listener with a
 //! futures-rustls acceptor (see [`rafthttp_smol::Handler::serve_tls`]).
@@ -32,39 +33,36 @@
 
 use std::future::Future;
 use std::io;
-use std::time::Instant;
 
 pub use rafthttp_smol::{
-    ChangeError, ChangeKind, ChangeRequest, DialError, Dialer, HandlerConfig, InputError, Limits,
-    MembershipError, Outcome, RaftPath, Refusal, Requests, Scheme, Stream, TcpDialer, TlsDialer,
-    change_membership, core, futures_rustls, rustls,
+    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, DialError, Dialer,
+    HandlerConfig, InputError, Limits, MembershipError, Outcome, RaftPath, Refusal, Requests,
+    Scheme, Stream, TcpDialer, TlsDialer, change_membership, core, futures_rustls, rustls,
 };
+use rafthttp_smol::{Smol, Spawn, front};
 
-/// async-std's executor, with the async-io timer it shares with smol.
+/// async-std's executor, for [`Smol`]'s tasks.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct AsyncStdRuntime;
+pub struct AsyncStdSpawn;
 
-impl rafthttp_smol::Runtime for AsyncStdRuntime {
-    type Sleep = rafthttp_smol::Sleep;
-
-    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
-        rafthttp_smol::Sleep::until(deadline)
-    }
-
-    fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+impl Spawn for AsyncStdSpawn {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         // Dropping the handle detaches the task.
         drop(async_std::task::spawn(task));
     }
 }
 
+/// smol's reactor and types with async-std's executor.
+pub type AsyncStd = Smol<AsyncStdSpawn>;
+
+/// The old name of [`AsyncStd`].
+pub type AsyncStdRuntime = AsyncStd;
+
 /// The Raft side of an HTTP server; see [`rafthttp_smol::Handler`].
-pub type Handler = rafthttp_smol::Handler<AsyncStdRuntime>;
+pub type Handler = front::Handler<AsyncStd>;
 
 /// One node's Raft network endpoint; see [`rafthttp_smol::Layer`].
-pub type Layer<D = TcpDialer> = rafthttp_smol::Layer<D, AsyncStdRuntime>;
+pub type Layer<D = TcpDialer> = front::Layer<AsyncStd, D>;
 
 /// Serves HTTP for `handler` on an async-std listener (see [`rafthttp_smol::Handler::serve`]).
 ///

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use rafthttp_core::MembershipError as CoreError;
 use rafthttp_core::membership::{MembershipClient, Output, Transmit, TransportStage};
-use rafthttp_core::{ChangeKind, ClientHandshake, Decoded, RaftPath};
+use rafthttp_core::{ChangeKind, ClientHandshake, Decoded, InputError, RaftPath};
 
 use crate::config::ClientConfig;
 use crate::error::{DialError, MembershipError};
@@ -81,31 +81,122 @@ async fn read_some<C: futures_io::AsyncRead + Unpin>(
     }
 }
 
-/// Asks the node at `target` to apply a membership change for server `id` at `address`, like
-/// the Go package's `ChangeMembership`: follows redirects to the leader, retries while the
-/// leader is unknown (503) and, behind a redirect, after a connection failure (a follower may
-/// still point at a leader that just died), all within `timeout`. Waits between attempts are
-/// jittered.
+/// One join or leave, described by name, for [`change_membership`] (and the runtime crates'
+/// free `change_membership`).
+///
+/// ```
+/// use std::time::Duration;
+/// use rafthttp_driver::ChangeMembership;
+///
+/// let join = ChangeMembership::join("3", "10.0.0.3:8080")
+///     .target("10.0.0.1:8080") // any member: followers redirect to the leader
+///     .timeout(Duration::from_secs(30))
+///     .header("Authorization", "Bearer s3cret")
+///     .unwrap();
+/// let leave = ChangeMembership::leave("3").target("10.0.0.1:8080");
+/// # drop((join, leave));
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ChangeMembership {
+    kind: ChangeKind,
+    id: String,
+    address: String,
+    target: String,
+    timeout: Duration,
+    path: RaftPath,
+    config: ClientConfig,
+}
+
+impl ChangeMembership {
+    /// Server `id`, reachable at `address` (`host:port` of its HTTP endpoint), joins.
+    pub fn join(id: &str, address: &str) -> Self {
+        Self::new(ChangeKind::Join, id, address)
+    }
+
+    /// Server `id` leaves.
+    pub fn leave(id: &str) -> Self {
+        Self::new(ChangeKind::Leave, id, "")
+    }
+
+    fn new(kind: ChangeKind, id: &str, address: &str) -> Self {
+        Self {
+            kind,
+            id: id.to_owned(),
+            address: address.to_owned(),
+            target: String::new(),
+            timeout: Duration::from_secs(10),
+            path: RaftPath::default(),
+            config: ClientConfig::default(),
+        }
+    }
+
+    /// The node to ask (`host:port`): any member; a follower redirects to the leader.
+    pub fn target(mut self, target: &str) -> Self {
+        target.clone_into(&mut self.target);
+        self
+    }
+
+    /// The deadline of the whole call, redirects and retries included (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The Raft path (default `/raft`).
+    pub fn path(mut self, path: RaftPath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// The client configuration: head limits, backoff, header fields.
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adds a header field to every request of the call, redirects included.
+    ///
+    /// # Errors
+    /// See [`ExtraHeaders::with`](rafthttp_core::ExtraHeaders::with).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, InputError> {
+        self.config = self.config.with_header(name, value)?;
+        Ok(self)
+    }
+
+    /// Join or leave.
+    pub fn kind(&self) -> ChangeKind {
+        self.kind
+    }
+}
+
+/// Asks a node to apply a membership change, like the Go package's `ChangeMembership`:
+/// follows redirects to the leader, retries while the leader is unknown (503) and, behind a
+/// redirect, after a connection failure (a follower may still point at a leader that just
+/// died), all within the request's timeout. Waits between attempts are jittered.
 ///
 /// A TLS dialer (`scheme() == https`) follows `http` and `https` Locations alike, over TLS, as
 /// the Go client does; a plain one refuses an `https` Location.
 ///
 /// # Errors
-/// [`MembershipError`]: the status and body the cluster answered with, a transport error, or
-/// a timeout.
-#[allow(clippy::too_many_arguments)]
+/// [`MembershipError`]: the status and body the cluster answered with, a transport error, a
+/// timeout, or an invalid request (an empty id or target).
 pub async fn change_membership<R: Runtime, D: Dialer>(
     rt: &R,
     dialer: &D,
-    kind: ChangeKind,
-    path: &RaftPath,
-    id: &str,
-    address: &str,
-    target: &str,
-    timeout: Duration,
-    config: &ClientConfig,
+    request: &ChangeMembership,
 ) -> Result<(), MembershipError> {
-    let deadline = time::after(rt, timeout);
+    let ChangeMembership {
+        kind,
+        id,
+        address,
+        target,
+        timeout,
+        path,
+        config,
+    } = request;
+    let (kind, id, target) = (*kind, id.as_str(), target.as_str());
+    let deadline = time::after(rt, *timeout);
     let mut client = MembershipClient::new(kind, path, id, address, target, deadline)?
         .with_scheme(dialer.scheme())
         .with_limits(config.limits)

@@ -9,12 +9,14 @@
 //!
 //! - [`Handler::dispatch`] decides each request: respond, hand a membership change to the
 //!   application, or upgrade into an accept slot reserved before the 101 is written.
-//! - [`Handler::serve`] / [`Handler::serve_connection`]: a minimal HTTP/1.1 server (keep-alive,
-//!   bodies skipped by `Content-Length` within a bound, an idle timeout).
+//! - [`Handler::serve`] / [`Handler::serve_connection`]: a minimal HTTP/1.1 server, a loop of
+//!   read, feed the core's connection machine, write, under an idle timeout.
 //!   [`Handler::serve_with`] adds a per-connection handshake step (TLS) that runs in the
 //!   connection's task under the idle timeout; the runtime crates' `serve_tls` use it.
 //! - [`dial`] and [`change_membership`]: the client operations, each under one deadline.
-//! - [`Layer`]: one node's endpoint (accept, dial, join, leave, close).
+//! - [`front`]: the types the runtime crates expose ([`front::Handler`], [`front::Layer`],
+//!   [`front::Dialer`]), written once over a [`front::Front`] each runtime implements with
+//!   one-line delegations.
 //!
 //! Every wait has a deadline and every queue a bound: the accept queue refuses upgrades with
 //! 503 when full, membership requests wait for room and an answer within the handler's timeout.
@@ -24,19 +26,18 @@
 mod client;
 mod config;
 mod error;
+pub mod front;
 mod handler;
-mod layer;
 mod prefix;
 mod request;
 mod runtime;
 mod time;
 mod tls;
 
-pub use client::{change_membership, dial};
+pub use client::{ChangeMembership, change_membership, dial};
 pub use config::{Authorizer, ClientConfig, Fallback, FallbackRequest, HandlerConfig, Refusal};
 pub use error::{DialError, MembershipError};
 pub use handler::{AcceptSlot, Dispatch, Handler, Upgraded};
-pub use layer::Layer;
 pub use prefix::{Prefix, Prefixed};
 pub use request::{ChangeRequest, Outcome, Requests};
 pub use runtime::{Connection, Dialer, Listener, Runtime};

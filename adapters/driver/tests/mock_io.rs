@@ -19,8 +19,8 @@ use futures_util::{AsyncReadExt, StreamExt};
 use rafthttp_driver::core::Change;
 use rafthttp_driver::core::MembershipError as CoreMembershipError;
 use rafthttp_driver::{
-    ChangeError, ChangeKind, DialError, Handler, HandlerConfig, MembershipError, Prefixed,
-    RaftPath, Scheme, change_membership, dial,
+    ChangeError, ChangeKind, ChangeMembership, DialError, Handler, HandlerConfig, MembershipError,
+    Prefixed, RaftPath, Scheme, change_membership, dial,
 };
 
 use support::{Connect, MockConn, MockDialer, MockListener, Read, Sim, Writes, pieces};
@@ -658,17 +658,12 @@ fn change(
     address: &str,
     target: &str,
 ) -> Result<(), MembershipError> {
-    rt.run(change_membership(
-        rt,
-        dialer,
-        kind,
-        &raft_path(),
-        id,
-        address,
-        target,
-        WAIT,
-        &rafthttp_driver::ClientConfig::default(),
-    ))
+    let request = match kind {
+        ChangeKind::Join => ChangeMembership::join(id, address),
+        _ => ChangeMembership::leave(id),
+    };
+    let request = request.target(target).timeout(WAIT).path(raft_path());
+    rt.run(change_membership(rt, dialer, &request))
 }
 
 #[test]
@@ -940,13 +935,9 @@ fn a_leader_that_stays_dead_ends_the_call_with_its_error_at_the_deadline() {
         .run(change_membership(
             &rt,
             &dialer,
-            ChangeKind::Leave,
-            &raft_path(),
-            "1",
-            "",
-            "follower:1",
-            timeout,
-            &rafthttp_driver::ClientConfig::default(),
+            &ChangeMembership::leave("1")
+                .target("follower:1")
+                .timeout(timeout),
         ))
         .expect_err("dead");
     let MembershipError::Io { source, url, .. } = &error else {

@@ -23,7 +23,7 @@ use openraft::raft::{
 use openraft::{BasicNode, RaftTypeConfig};
 use rafthttp_tokio::core::Decoded;
 use rafthttp_tokio::core::frame::{FrameDecoder, FrameError};
-use rafthttp_tokio::{Dialer, Layer};
+use rafthttp_tokio::{Dialer, Layer, Stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -47,7 +47,7 @@ pub trait Connector: Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 }
 
-impl<D: Dialer + 'static> Connector for Layer<D> {
+impl<D: Dialer<Stream> + 'static> Connector for Layer<D> {
     type Stream = rafthttp_tokio::Stream;
 
     async fn connect(&self, addr: &str, timeout: Duration) -> io::Result<Self::Stream> {

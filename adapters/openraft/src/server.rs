@@ -36,7 +36,7 @@ pub enum ServeError {
 pub async fn serve<C, D>(raft: Raft<C>, layer: Layer<D>, config: NetworkConfig)
 where
     C: RaftTypeConfig<NodeId = u64, Node = BasicNode>,
-    D: Dialer + 'static,
+    D: Dialer<rafthttp_tokio::Stream> + 'static,
 {
     while let Ok(stream) = layer.accept().await {
         let raft = raft.clone();

@@ -57,7 +57,7 @@ fn raft_config(snapshots: bool) -> Arc<Config> {
 }
 
 /// One node: its raft, state machine, HTTP handler and layer, and the tasks serving them.
-struct Node<D: Dialer + Clone + 'static> {
+struct Node<D: Dialer<rafthttp_tokio::Stream> + Clone + 'static> {
     id: u64,
     addr: String,
     raft: Raft<TypeConfig>,
@@ -67,7 +67,7 @@ struct Node<D: Dialer + Clone + 'static> {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl<D: Dialer + Clone + 'static> Node<D> {
+impl<D: Dialer<rafthttp_tokio::Stream> + Clone + 'static> Node<D> {
     /// Stops the node as a crash would look from outside: the listener is gone (connections
     /// refused), accepted streams end, raft stops.
     async fn kill(self) {
@@ -114,7 +114,7 @@ impl<D: Dialer + Clone + 'static> Node<D> {
     }
 }
 
-async fn start<D: Dialer + Clone + 'static>(
+async fn start<D: Dialer<rafthttp_tokio::Stream> + Clone + 'static>(
     id: u64,
     transport: &Transport,
     dialer: D,
@@ -168,7 +168,7 @@ async fn start<D: Dialer + Clone + 'static>(
     }
 }
 
-async fn bootstrap<D: Dialer + Clone + 'static>(node: &Node<D>) {
+async fn bootstrap<D: Dialer<rafthttp_tokio::Stream> + Clone + 'static>(node: &Node<D>) {
     node.raft
         .initialize(BTreeMap::from([(node.id, BasicNode::new(&node.addr))]))
         .await
@@ -177,7 +177,7 @@ async fn bootstrap<D: Dialer + Clone + 'static>(node: &Node<D>) {
         .await;
 }
 
-async fn join<D: Dialer + Clone + 'static>(node: &Node<D>, through: &str) {
+async fn join<D: Dialer<rafthttp_tokio::Stream> + Clone + 'static>(node: &Node<D>, through: &str) {
     within(
         "a join",
         node.layer.join(&node.id.to_string(), through, WAIT),
@@ -187,7 +187,7 @@ async fn join<D: Dialer + Clone + 'static>(node: &Node<D>, through: &str) {
 }
 
 /// Three nodes: 1 bootstraps, 2 joins through 1, 3 joins through 2 (a follower: redirected).
-async fn three<D: Dialer + Clone + 'static>(
+async fn three<D: Dialer<rafthttp_tokio::Stream> + Clone + 'static>(
     transport: &Transport,
     dialer: impl Fn() -> D,
 ) -> [Node<D>; 3] {
@@ -202,7 +202,7 @@ async fn three<D: Dialer + Clone + 'static>(
 }
 
 /// Writes on the leader and waits until every node applied the write.
-async fn write_everywhere<D: Dialer + Clone + 'static>(
+async fn write_everywhere<D: Dialer<rafthttp_tokio::Stream> + Clone + 'static>(
     leader: &Node<D>,
     nodes: &[&Node<D>],
     key: &str,

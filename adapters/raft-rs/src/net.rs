@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use rafthttp_driver::MembershipError;
+use rafthttp_driver::front::{self, Front};
 
 /// One node's rafthttp endpoint: the runtime crates' `Layer`, with streams seen through
-/// futures-io. Implemented for `rafthttp_smol::Layer` (so also `rafthttp_async_std::Layer`)
-/// with the `smol` feature, and for `rafthttp_tokio::Layer` with the `tokio` feature (its
-/// streams through tokio-util's compat wrapper).
+/// futures-io. Implemented for every runtime's `Layer` (the driver's
+/// [`front::Layer`](rafthttp_driver::front::Layer)): smol's and async-std's streams as they
+/// are, tokio's through tokio-util's compat wrapper.
 pub trait Network: Clone + Send + Sync + 'static {
     /// A Raft connection.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
@@ -48,67 +49,25 @@ pub trait Network: Clone + Send + Sync + 'static {
     fn close(&self);
 }
 
-#[cfg(feature = "smol")]
-impl<D, R> Network for rafthttp_smol::Layer<D, R>
+impl<F, D> Network for front::Layer<F, D>
 where
-    D: rafthttp_smol::Dialer + Clone + 'static,
-    R: rafthttp_smol::Runtime,
+    F: Front,
+    D: front::Dialer<F::Stream> + Clone + 'static,
 {
-    type Stream = rafthttp_smol::Stream;
+    type Stream = F::Conn;
 
     fn addr(&self) -> &str {
         Self::addr(self)
     }
 
     async fn accept(&self) -> io::Result<Self::Stream> {
-        Self::accept(self).await
+        Self::accept(self).await.map(F::conn)
     }
 
     async fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Self::Stream> {
         Self::dial(self, addr, timeout)
             .await
-            .map_err(io::Error::other)
-    }
-
-    async fn join(&self, id: &str, target: &str, timeout: Duration) -> Result<(), MembershipError> {
-        Self::join(self, id, target, timeout).await
-    }
-
-    async fn leave(
-        &self,
-        id: &str,
-        target: &str,
-        timeout: Duration,
-    ) -> Result<(), MembershipError> {
-        Self::leave(self, id, target, timeout).await
-    }
-
-    fn close(&self) {
-        Self::close(self);
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl<D> Network for rafthttp_tokio::Layer<D>
-where
-    D: rafthttp_tokio::Dialer + Clone + 'static,
-{
-    type Stream = tokio_util::compat::Compat<rafthttp_tokio::Stream>;
-
-    fn addr(&self) -> &str {
-        Self::addr(self)
-    }
-
-    async fn accept(&self) -> io::Result<Self::Stream> {
-        use tokio_util::compat::TokioAsyncReadCompatExt as _;
-        Self::accept(self).await.map(|s| s.compat())
-    }
-
-    async fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Self::Stream> {
-        use tokio_util::compat::TokioAsyncReadCompatExt as _;
-        Self::dial(self, addr, timeout)
-            .await
-            .map(|s| s.compat())
+            .map(F::conn)
             .map_err(io::Error::other)
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rafthttp_raft::scenario::three_nodes;
 use rafthttp_raft::{Network, Node, NodeConfig};
-use rafthttp_smol::{HandlerConfig, Layer, Requests, SmolRuntime};
+use rafthttp_smol::{HandlerConfig, Layer, Requests, Smol};
 use rafthttp_tests::smol::endpoint as endpoint_with;
 
 async fn endpoint() -> (Layer, Requests) {
@@ -18,7 +18,7 @@ fn three_nodes_join_through_a_follower_and_leave() {
         let addr1 = endpoints[0].0.addr().to_owned();
         let addr2 = endpoints[1].0.addr().to_owned();
         let config = NodeConfig::default().with_tick(Duration::from_millis(50));
-        let report = three_nodes(SmolRuntime, endpoints, config, Duration::from_secs(8))
+        let report = three_nodes(Smol::new(), endpoints, config, Duration::from_secs(8))
             .await
             .unwrap();
         assert_eq!(report.voters, [1, 2]);
@@ -41,7 +41,7 @@ fn a_change_that_cannot_commit_times_out_with_go_text() {
         let (net2, _req2) = endpoint().await;
         let (net3, _req3) = endpoint().await;
         let node1 =
-            Node::bootstrap(SmolRuntime, net1.clone(), req1, 1, NodeConfig::default()).unwrap();
+            Node::bootstrap(Smol::new(), net1.clone(), req1, 1, NodeConfig::default()).unwrap();
         assert!(
             node1
                 .wait_until(Duration::from_secs(2), |r| r.is_leader())

@@ -5,7 +5,7 @@ use std::time::Duration;
 use rafthttp_raft::NodeConfig;
 use rafthttp_raft::scenario::three_nodes;
 use rafthttp_tests::tokio::endpoint;
-use rafthttp_tokio::{HandlerConfig, TokioRuntime};
+use rafthttp_tokio::{HandlerConfig, Tokio};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_on_tokio() {
@@ -15,7 +15,7 @@ async fn three_nodes_on_tokio() {
         endpoint(HandlerConfig::default()).await,
     ];
     let config = NodeConfig::default().with_tick(Duration::from_millis(50));
-    let report = three_nodes(TokioRuntime, endpoints, config, Duration::from_secs(8))
+    let report = three_nodes(Tokio, endpoints, config, Duration::from_secs(8))
         .await
         .unwrap();
     assert_eq!(report.voters, [1, 2]);

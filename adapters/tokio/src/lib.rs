@@ -4,25 +4,27 @@
 //! A Raft connection is an HTTP/1.1 request upgraded with `Upgrade: raft`; join and leave are
 //! `POST` and `DELETE` requests to the same path, redirected to the leader. This crate gives
 //! tokio users:
-//! - [`Handler`]: the server side. [`Handler::serve`] runs a minimal HTTP/1.1 server on a
+//! - [`Handler`]: the server side. [`Handler::serve`](front::Handler::serve) runs a minimal HTTP/1.1 server on a
 //!   listener; upgraded connections come out of [`Layer::accept`], membership requests out of
-//!   [`Handler::requests`] for the application to answer.
+//!   [`Handler::requests`](front::Handler::requests) for the application to answer.
 //! - [`Layer`]: one node's endpoint: accept, dial, join, leave, addr, close.
 //! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing tokio's
 //!   `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read first.
-//! - TLS with rustls (tokio-rustls, ring provider): [`TlsDialer`] dials, [`Handler::serve_tls`]
+//! - TLS with rustls (tokio-rustls, ring provider): [`TlsDialer`] dials, [`Handler::serve_tls`](front::Handler::serve_tls)
 //!   serves; the handshake runs in each connection's task. Redirects follow
-//!   [`HandlerConfig::scheme`] (`http` by default, as Go writes them over TLS too). Mutual TLS: a client verifier in the server config, a client certificate in the
-//!   dialer's, and [`Stream::peer_certificates`] on accepted streams. [`rustls`] and
-//!   [`tokio_rustls`] are re-exported.
+//!   [`HandlerConfig::scheme`] (`http` by default, as Go writes them over TLS too). Mutual
+//!   TLS: a client verifier in the server config, a client certificate in the dialer's, and
+//!   [`Stream::peer_certificates`] on accepted streams. [`rustls`] and [`tokio_rustls`] are
+//!   re-exported.
 //!
 //! With the `hyper` feature, [`Handler`] is also a `tower::Service`: mount it in axum
 //! (`Router::route_service("/raft", handler)`) or plain hyper (`with_upgrades()`), and the same
 //! routing, status codes and accept queue apply.
 //!
-//! The protocol lives in `rafthttp-core` and the async logic in `rafthttp-driver`; this crate
-//! only wires tokio's sockets and timer to them. HTTP heads go through tokio-util's compat
-//! layer, Raft traffic does not.
+//! The protocol lives in `rafthttp-core` and the async logic in `rafthttp-driver`, whose
+//! [`front`] module writes `Handler` and `Layer` once for every
+//! runtime; this crate only wires tokio's sockets, timer, stream and TLS types to them
+//! ([`Tokio`]). HTTP heads go through tokio-util's compat layer, Raft traffic does not.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -61,114 +63,140 @@ mod mount;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rafthttp_driver as driver;
+pub use rafthttp_driver::front;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use driver::core;
+pub use driver::front::Dialer;
 pub use driver::{
-    ChangeError, ChangeKind, ChangeRequest, DialError, HandlerConfig, InputError, Limits,
-    MembershipError, Outcome, RaftPath, Refusal, Requests, Scheme,
+    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, DialError,
+    FallbackRequest, HandlerConfig, InputError, Limits, MembershipError, Outcome, RaftPath,
+    Refusal, Requests, Scheme,
 };
-/// tokio-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`].
+/// tokio-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`](front::Handler::serve_tls).
 pub use tokio_rustls;
-/// rustls, to build the [`TlsDialer`]'s and [`Handler::serve_tls`]'s configurations.
+/// rustls, to build the [`TlsDialer`]'s and `serve_tls`'s configurations.
 pub use tokio_rustls::rustls;
 
-/// The tokio runtime, as the driver sees it.
+/// tokio, as the driver sees it: its timer and spawn, its sockets, [`Stream`] and TLS types.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TokioRuntime;
+pub struct Tokio;
 
-impl driver::Runtime for TokioRuntime {
+/// The old name of [`Tokio`].
+pub type TokioRuntime = Tokio;
+
+impl driver::Runtime for Tokio {
     type Sleep = tokio::time::Sleep;
 
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
         tokio::time::sleep_until(deadline.into())
     }
 
-    fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         tokio::spawn(task);
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + 'static> Io for T {}
+impl front::Front for Tokio {
+    type Stream = Stream;
+    type Conn = Compat<Stream>;
+    type Listener = TcpListener;
+    type Tcp = TcpStream;
+    type Acceptor = TlsAcceptor;
 
-enum Inner {
-    Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Other(Pin<Box<dyn Io>>),
+    fn accept(
+        listener: &mut TcpListener,
+    ) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        listener.accept()
+    }
+
+    fn plain(tcp: TcpStream) -> Stream {
+        Stream::from(tcp)
+    }
+
+    async fn tls(acceptor: TlsAcceptor, mut tcp: TcpStream) -> io::Result<Stream> {
+        let mut first = [0u8; 1];
+        let n = tcp.peek(&mut first).await?;
+        driver::refuse_plain_http(&first[..n], &mut (&mut tcp).compat()).await?;
+        Ok(Stream::from(TlsStream::from(acceptor.accept(tcp).await?)))
+    }
+
+    fn conn(stream: Stream) -> Compat<Stream> {
+        stream.compat()
+    }
+
+    fn stream(upgraded: driver::Upgraded<Compat<Stream>>) -> Stream {
+        Stream(upgraded.io.into_inner().0.replaying(upgraded.prefix))
+    }
+
+    fn connect(authority: &str) -> impl Future<Output = io::Result<TcpStream>> + Send {
+        TcpStream::connect(authority.to_owned())
+    }
+
+    type ClientTls = Arc<rustls::ClientConfig>;
+    type Connector = TlsConnector;
+
+    fn connector(config: Arc<rustls::ClientConfig>) -> TlsConnector {
+        TlsConnector::from(config)
+    }
+
+    async fn handshake(connector: &TlsConnector, host: &str, tcp: TcpStream) -> io::Result<Stream> {
+        let name = ServerName::try_from(host.to_owned()).map_err(io::Error::other)?;
+        Ok(Stream::from(TlsStream::from(
+            connector.connect(name, tcp).await?,
+        )))
+    }
 }
+
+/// The IO traits of a stream a custom dialer returns, as a trait object.
+pub trait Io: AsyncRead + AsyncWrite + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + 'static> Io for T {}
 
 /// A Raft connection (or, inside a dialer, a connection about to become one): TCP, TLS over
 /// TCP, or any stream a custom [`Dialer`] returns. Bytes that arrived behind the HTTP head are
 /// read first.
-pub struct Stream {
-    inner: Inner,
-    prefix: driver::Prefix,
-}
-
-impl std::fmt::Debug for Stream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match &self.inner {
-            Inner::Tcp(tcp) => format!("Tcp({:?})", tcp.peer_addr().ok()),
-            Inner::Tls(tls) => format!("Tls({:?})", tls.get_ref().0.peer_addr().ok()),
-            Inner::Other(_) => "Other".to_owned(),
-        };
-        f.debug_struct("Stream")
-            .field("inner", &kind)
-            .field("prefix", &self.prefix.remaining().len())
-            .finish()
-    }
-}
+#[derive(Debug)]
+pub struct Stream(front::Streamed<TcpStream, TlsStream<TcpStream>, dyn Io>);
 
 impl Stream {
-    /// Wraps any tokio stream (a TLS stream, an in-memory pipe, ...).
+    /// Wraps any tokio stream (an in-memory pipe, another transport, ...).
     pub fn from_io<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Self {
-        Self {
-            inner: Inner::Other(Box::pin(io)),
-            prefix: driver::Prefix::default(),
-        }
-    }
-
-    /// The TCP socket underneath, when the stream is plain TCP.
-    pub fn tcp(&self) -> Option<&TcpStream> {
-        match &self.inner {
-            Inner::Tcp(tcp) => Some(tcp),
-            Inner::Tls(_) | Inner::Other(_) => None,
-        }
+        Self(front::Streamed::from_other(Box::pin(io)))
     }
 
     /// The certificate chain the peer presented, when the stream is TLS and the peer sent one
     /// (a server always does; a client under mutual TLS). The first is the peer's own.
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        match &self.inner {
-            Inner::Tls(tls) => tls.get_ref().1.peer_certificates(),
-            Inner::Tcp(_) | Inner::Other(_) => None,
+        self.0.tls()?.get_ref().1.peer_certificates()
+    }
+
+    fn io(self: Pin<&mut Self>) -> Pin<&mut dyn Io> {
+        match self.get_mut().0.io() {
+            front::Io::Tcp(tcp) => tcp,
+            front::Io::Tls(tls) => tls,
+            front::Io::Other(io) => io,
         }
     }
+}
 
-    /// Bytes received behind the HTTP head and not read yet.
-    pub fn buffered(&self) -> &[u8] {
-        self.prefix.remaining()
-    }
+/// [`tcp()`](front::Streamed::tcp), [`tls()`](front::Streamed::tls) and
+/// [`buffered()`](front::Streamed::buffered) come from the driver's stream.
+impl std::ops::Deref for Stream {
+    type Target = front::Streamed<TcpStream, TlsStream<TcpStream>, dyn Io>;
 
-    fn from_upgraded(upgraded: driver::Upgraded<Compat<Self>>) -> Self {
-        let mut stream = upgraded.io.into_inner();
-        stream.prefix = upgraded.prefix;
-        stream
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
@@ -176,40 +204,30 @@ impl From<TcpStream> for Stream {
     fn from(tcp: TcpStream) -> Self {
         // Raft sends small messages and waits for replies: do not batch them.
         let _ = tcp.set_nodelay(true);
-        Self {
-            inner: Inner::Tcp(tcp),
-            prefix: driver::Prefix::default(),
-        }
+        Self(front::Streamed::from_tcp(tcp))
     }
 }
 
 impl From<TlsStream<TcpStream>> for Stream {
     fn from(tls: TlsStream<TcpStream>) -> Self {
         let _ = tls.get_ref().0.set_nodelay(true);
-        Self {
-            inner: Inner::Tls(Box::new(tls)),
-            prefix: driver::Prefix::default(),
-        }
+        Self(front::Streamed::from_tls(tls))
     }
 }
 
 impl AsyncRead for Stream {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.prefix.is_empty() && buf.remaining() > 0 {
-            let n = this.prefix.read_into(buf.initialize_unfilled());
+        let prefix = self.0.prefix();
+        if !prefix.is_empty() && buf.remaining() > 0 {
+            let n = prefix.read_into(buf.initialize_unfilled());
             buf.advance(n);
             return Poll::Ready(Ok(()));
         }
-        match &mut this.inner {
-            Inner::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Inner::Tls(tls) => Pin::new(tls).poll_read(cx, buf),
-            Inner::Other(io) => io.as_mut().poll_read(cx, buf),
-        }
+        self.io().poll_read(cx, buf)
     }
 }
 
@@ -219,11 +237,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Inner::Tls(tls) => Pin::new(tls).poll_write(cx, buf),
-            Inner::Other(io) => io.as_mut().poll_write(cx, buf),
-        }
+        self.io().poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -231,77 +245,42 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
-            Inner::Tls(tls) => Pin::new(tls).poll_write_vectored(cx, bufs),
-            Inner::Other(io) => io.as_mut().poll_write_vectored(cx, bufs),
-        }
+        self.io().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.inner {
-            Inner::Tcp(tcp) => tcp.is_write_vectored(),
-            Inner::Tls(tls) => tls.is_write_vectored(),
-            Inner::Other(io) => io.is_write_vectored(),
-        }
+        // Both sockets and rustls write vectors; another stream says so itself, but the flag
+        // is only a hint and `poll_write_vectored` forwards in every case.
+        self.0.tcp().is_some() || self.0.tls().is_some()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
-            Inner::Tls(tls) => Pin::new(tls).poll_flush(cx),
-            Inner::Other(io) => io.as_mut().poll_flush(cx),
-        }
+        self.io().poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Inner::Tls(tls) => Pin::new(tls).poll_shutdown(cx),
-            Inner::Other(io) => io.as_mut().poll_shutdown(cx),
-        }
+        self.io().poll_shutdown(cx)
     }
 }
 
-/// Opens connections for [`Layer::dial`], [`Layer::join`] and [`Layer::leave`].
-pub trait Dialer: Send + Sync {
-    /// Connects to `authority` (`host:port`). The caller bounds the time it may take.
-    fn connect(&self, authority: &str) -> impl Future<Output = io::Result<Stream>> + Send;
-
-    /// `https` for a TLS dialer, which follows `http` and `https` membership redirects alike
-    /// (over TLS); a plain dialer refuses `https` ones.
-    fn scheme(&self) -> Scheme {
-        Scheme::Http
-    }
-}
-
-impl<D: Dialer + ?Sized> Dialer for &D {
-    fn connect(&self, authority: &str) -> impl Future<Output = io::Result<Stream>> + Send {
-        (**self).connect(authority)
-    }
-
-    fn scheme(&self) -> Scheme {
-        (**self).scheme()
-    }
-}
-
-/// Plain TCP.
+/// Plain TCP (with `TCP_NODELAY`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TcpDialer;
 
-impl Dialer for TcpDialer {
+impl Dialer<Stream> for TcpDialer {
     async fn connect(&self, authority: &str) -> io::Result<Stream> {
         TcpStream::connect(authority).await.map(Stream::from)
     }
 }
 
-/// TLS over TCP with rustls (tokio-rustls): the server's certificate is checked against the
-/// host of the authority dialed (a DNS name or an IP address). Membership redirects are
-/// followed over TLS whether their Location says `http` (what Go and, by default, our
-/// `serve_tls` write) or `https`; the certificate is checked against the Location's host.
+/// TLS over TCP with rustls and tokio-rustls ([`front::TlsDialer`]): the server's certificate
+/// is checked against the host of the authority dialed (a DNS name or an IP address).
+/// Membership redirects are followed over TLS whether their Location says `http` (what Go and,
+/// by default, our `serve_tls` write) or `https`; the certificate is checked against the
+/// Location's host.
 ///
-/// For mutual TLS, build the config with a client certificate
-/// (`with_client_auth_cert`). Build it with
+/// For mutual TLS, build the config with a client certificate (`with_client_auth_cert`).
+/// Build it with
 /// `ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))`
 /// (or `ClientConfig::builder()` when the process has exactly one provider).
 ///
@@ -323,89 +302,13 @@ impl Dialer for TcpDialer {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
-pub struct TlsDialer {
-    connector: TlsConnector,
-}
+pub type TlsDialer = front::TlsDialer<Tokio>;
 
-impl TlsDialer {
-    /// A dialer with `config`.
-    pub fn new(config: Arc<ClientConfig>) -> Self {
-        Self {
-            connector: TlsConnector::from(config),
-        }
-    }
-}
-
-impl std::fmt::Debug for TlsDialer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsDialer").finish_non_exhaustive()
-    }
-}
-
-impl Dialer for TlsDialer {
-    async fn connect(&self, authority: &str) -> io::Result<Stream> {
-        let name = server_name(authority)?;
-        let tcp = TcpStream::connect(authority).await?;
-        let tls = self
-            .connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| tls_error(authority, e))?;
-        Ok(Stream::from(TlsStream::from(tls)))
-    }
-
-    fn scheme(&self) -> Scheme {
-        Scheme::Https
-    }
-}
-
-/// The name the server's certificate must carry: the host of `authority`.
-fn server_name(authority: &str) -> io::Result<ServerName<'static>> {
-    let host = core::authority_host(authority)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    ServerName::try_from(host.to_owned()).map_err(|e| {
-        let message = format!("{host:?} is not a valid TLS server name: {e}");
-        io::Error::new(io::ErrorKind::InvalidInput, message)
-    })
-}
-
-fn tls_error(authority: &str, error: io::Error) -> io::Error {
-    let message = format!("TLS handshake with {authority} failed: {error}");
-    io::Error::new(error.kind(), message)
-}
-
-/// A [`Dialer`] as the driver sees it.
-#[derive(Debug, Clone)]
-struct DriverDialer<D>(D);
-
-impl<D: Dialer> driver::Dialer for DriverDialer<D> {
-    type Conn = Compat<Stream>;
-
-    async fn connect(&self, authority: &str) -> io::Result<Self::Conn> {
-        Ok(self.0.connect(authority).await?.compat())
-    }
-
-    fn scheme(&self) -> Scheme {
-        self.0.scheme()
-    }
-}
-
-struct DriverListener(TcpListener);
-
-impl driver::Listener for DriverListener {
-    type Conn = TcpStream;
-
-    fn accept(&mut self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
-        self.0.accept()
-    }
-}
-
-/// The Raft side of an HTTP server. Cheap to clone; clones share everything.
+/// The Raft side of an HTTP server: [`front::Handler`] on tokio (everything it does is
+/// there, through `Deref`), plus, with the `hyper` feature, a `tower::Service` to mount in
+/// axum or hyper. Cheap to clone; clones share everything.
 #[derive(Debug, Clone, Default)]
-pub struct Handler {
-    inner: driver::Handler<Compat<Stream>>,
-}
+pub struct Handler(front::Handler<Tokio>);
 
 impl Handler {
     /// A handler with the default configuration (path `/raft`, 10 s timeout).
@@ -415,241 +318,35 @@ impl Handler {
 
     /// A handler with `config`.
     pub fn with_config(config: HandlerConfig) -> Self {
-        Self {
-            inner: driver::Handler::new(config),
-        }
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &HandlerConfig {
-        self.inner.config()
-    }
-
-    /// The membership requests for the application to answer (bounded, multi-consumer). Ends
-    /// after [`close`](Self::close).
-    pub fn requests(&self) -> Requests {
-        self.inner.requests()
-    }
-
-    /// Serves HTTP on `listener`: the Raft path is handled, other paths get 404. Runs until the
-    /// future is dropped (after [`close`](Self::close) it answers 403 `raft transport closed`).
-    /// Redirects to the leader use [`HandlerConfig::scheme`] (default `http`).
-    pub async fn serve(&self, listener: TcpListener) {
-        self.inner
-            .serve_with(TokioRuntime, DriverListener(listener), |tcp| {
-                std::future::ready(Ok(Stream::from(tcp).compat()))
-            })
-            .await;
-    }
-
-    /// Serves HTTPS on `listener`, as [`serve`](Self::serve) does HTTP: each connection's TLS
-    /// handshake runs in that connection's task, bounded by
-    /// [`idle_timeout`](HandlerConfig::idle_timeout), so a slow client never stalls the
-    /// others. Redirects to the leader use [`HandlerConfig::scheme`]: `http` by default, as the
-    /// Go package writes them even over TLS (Go clients can only follow those; ours follow
-    /// both). A client that sends plain HTTP gets Go's `400 Bad Request` ("Client sent an HTTP
-    /// request to an HTTPS server") instead of a TLS alert.
-    /// For mutual TLS, build the acceptor's config with a client verifier
-    /// (`WebPkiClientVerifier`); inbound streams then carry the client's
-    /// [`peer_certificates`](Stream::peer_certificates).
-    ///
-    /// ```no_run
-    /// use std::sync::Arc;
-    /// use rafthttp_tokio::Handler;
-    /// use rafthttp_tokio::rustls::ServerConfig;
-    /// use rafthttp_tokio::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    /// use rafthttp_tokio::tokio_rustls::TlsAcceptor;
-    ///
-    /// # async fn run(
-    /// #     chain: Vec<CertificateDer<'static>>,
-    /// #     key: PrivateKeyDer<'static>,
-    /// # ) -> Result<(), Box<dyn std::error::Error>> {
-    /// let provider = Arc::new(rafthttp_tokio::rustls::crypto::ring::default_provider());
-    /// let config = ServerConfig::builder_with_provider(provider)
-    ///     .with_safe_default_protocol_versions()?
-    ///     .with_no_client_auth()
-    ///     .with_single_cert(chain, key)?;
-    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
-    /// let handler = Handler::new();
-    /// tokio::spawn({
-    ///     let handler = handler.clone();
-    ///     async move { handler.serve_tls(listener, TlsAcceptor::from(Arc::new(config))).await }
-    /// });
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn serve_tls(&self, listener: TcpListener, acceptor: TlsAcceptor) {
-        self.inner
-            .serve_with(
-                TokioRuntime,
-                DriverListener(listener),
-                |mut tcp: TcpStream| {
-                    let acceptor = acceptor.clone();
-                    async move {
-                        let mut first = [0u8; 1];
-                        let n = tcp.peek(&mut first).await?;
-                        driver::refuse_plain_http(&first[..n], &mut (&mut tcp).compat()).await?;
-                        let tls = acceptor.accept(tcp).await?;
-                        Ok(Stream::from(TlsStream::from(tls)).compat())
-                    }
-                },
-            )
-            .await;
-    }
-
-    /// Serves one connection accepted elsewhere (for an application with its own accept loop).
-    pub async fn serve_connection(&self, stream: Stream, peer: SocketAddr) {
-        self.inner
-            .serve_connection(&TokioRuntime, stream.compat(), peer)
-            .await;
-    }
-
-    /// The next upgraded connection; after [`close`](Self::close), an
-    /// [`io::ErrorKind::UnexpectedEof`] error.
-    ///
-    /// # Errors
-    /// Only the end-of-stream error once closed.
-    pub async fn accept(&self) -> io::Result<Stream> {
-        self.inner.accept().await.map(Stream::from_upgraded)
-    }
-
-    /// Closes the handler: `accept()` ends, queued connections are closed, waiting membership
-    /// requests are answered 403 `raft transport closed`, `requests()` ends. Idempotent.
-    pub fn close(&self) {
-        self.inner.close();
-    }
-
-    /// Whether the handler is closed.
-    pub fn is_closed(&self) -> bool {
-        self.inner.is_closed()
+        Self(front::Handler::with_config(config))
     }
 }
 
-/// One node's Raft network endpoint: accept, dial, join, leave.
-#[derive(Debug, Clone)]
-pub struct Layer<D = TcpDialer> {
-    inner: driver::Layer<TokioRuntime, Compat<Stream>, DriverDialer<D>>,
-    handler: Handler,
-}
+impl Deref for Handler {
+    type Target = front::Handler<Tokio>;
 
-impl<D: Dialer> Layer<D> {
-    /// A layer for the node whose HTTP endpoint is `addr` (`host:port`, the address it gives
-    /// when joining), accepting from `handler` and dialing with `dialer`. The Raft path is the
-    /// handler's.
-    ///
-    /// # Errors
-    /// When `addr` is not a `host:port` authority.
-    pub fn new(addr: &str, handler: Handler, dialer: D) -> Result<Self, InputError> {
-        Ok(Self {
-            inner: driver::Layer::new(
-                TokioRuntime,
-                addr,
-                handler.inner.clone(),
-                DriverDialer(dialer),
-            )?,
-            handler,
-        })
-    }
-
-    /// Adds a header field to every request this layer sends (dial, join, leave), for example
-    /// credentials for the other nodes' authorization hook
-    /// ([`HandlerConfig::with_authorization`]).
-    ///
-    /// # Errors
-    /// When the name is not a token, the value holds control characters, or the field is one
-    /// the client writes itself (`Host`, `Upgrade`, ...).
-    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, InputError> {
-        self.inner = self.inner.with_header(name, value)?;
-        Ok(self)
-    }
-
-    /// The next inbound Raft connection.
-    ///
-    /// # Errors
-    /// An [`io::ErrorKind::UnexpectedEof`] error once the layer is closed.
-    pub async fn accept(&self) -> io::Result<Stream> {
-        self.handler.accept().await
-    }
-
-    /// Opens a Raft connection to `addr` within `timeout` (connect and handshake together).
-    ///
-    /// # Errors
-    /// See [`DialError`].
-    pub async fn dial(&self, addr: &str, timeout: Duration) -> Result<Stream, DialError> {
-        self.inner
-            .dial(addr, timeout)
-            .await
-            .map(Stream::from_upgraded)
-    }
-
-    /// Asks the node at `target` to add server `id` at [`addr`](Self::addr), following
-    /// redirects to the leader and retrying while it is unknown, within `timeout`.
-    ///
-    /// # Errors
-    /// See [`MembershipError`].
-    pub async fn join(
-        &self,
-        id: &str,
-        target: &str,
-        timeout: Duration,
-    ) -> Result<(), MembershipError> {
-        self.inner.join(id, target, timeout).await
-    }
-
-    /// Asks the node at `target` to remove server `id`, within `timeout`.
-    ///
-    /// # Errors
-    /// See [`MembershipError`].
-    pub async fn leave(
-        &self,
-        id: &str,
-        target: &str,
-        timeout: Duration,
-    ) -> Result<(), MembershipError> {
-        self.inner.leave(id, target, timeout).await
-    }
-
-    /// This node's address.
-    pub fn addr(&self) -> &str {
-        self.inner.addr()
-    }
-
-    /// The handler.
-    pub fn handler(&self) -> &Handler {
-        &self.handler
-    }
-
-    /// Closes the layer (its handler). Idempotent.
-    pub fn close(&self) {
-        self.inner.close();
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
-/// Sends one membership request like the Go package's `ChangeMembership`: asks the node at
-/// `target` to apply `kind` for server `id` at `address`, following redirects and retrying 503
-/// within `timeout`.
+impl From<Handler> for front::Handler<Tokio> {
+    fn from(handler: Handler) -> Self {
+        handler.0
+    }
+}
+
+/// One node's Raft network endpoint: accept, dial, join, leave ([`front::Layer`] on tokio).
+pub type Layer<D = TcpDialer> = front::Layer<Tokio, D>;
+
+/// Sends one membership request like the Go package's `ChangeMembership` (see
+/// [`ChangeMembership`]): follows redirects and retries 503 within its timeout.
 ///
 /// # Errors
 /// See [`MembershipError`].
-pub async fn change_membership<D: Dialer>(
-    kind: ChangeKind,
-    path: &RaftPath,
+pub async fn change_membership<D: Dialer<Stream>>(
     dialer: &D,
-    id: &str,
-    address: &str,
-    target: &str,
-    timeout: Duration,
+    request: &ChangeMembership,
 ) -> Result<(), MembershipError> {
-    driver::change_membership(
-        &TokioRuntime,
-        &DriverDialer(dialer),
-        kind,
-        path,
-        id,
-        address,
-        target,
-        timeout,
-        &driver::ClientConfig::default(),
-    )
-    .await
+    front::change_membership::<Tokio, D>(dialer, request).await
 }

@@ -20,7 +20,7 @@ use rafthttp_driver::{Dispatch, Prefix, Upgraded};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-use crate::{Handler, Stream, TokioRuntime};
+use crate::{Handler, Stream, Tokio};
 
 type BoxFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Infallible>> + Send>>;
@@ -86,7 +86,7 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
                 });
             }
             let head = RequestHead::from_parts(request.method().as_str(), &target, minor, fields);
-            handler.inner.dispatch_mounted(&head, can_upgrade)
+            handler.driver().dispatch_mounted(&head, can_upgrade)
         };
         let on_upgrade =
             matches!(dispatch, Dispatch::Upgrade(_)).then(|| hyper::upgrade::on(&mut request));
@@ -114,7 +114,7 @@ impl Handler {
                                 io: stream.compat(),
                                 prefix,
                             };
-                            slot.fill(&TokioRuntime, upgraded).await;
+                            slot.fill(&Tokio, upgraded).await;
                         }
                         Err(error) => {
                             tracing::warn!(%error, "taking over the upgraded connection failed")
@@ -123,7 +123,7 @@ impl Handler {
                 });
                 Response::switching_protocols()
             }
-            Dispatch::Change(change) => self.inner.change(&TokioRuntime, change).await,
+            Dispatch::Change(change) => self.driver().change(&Tokio, change).await,
             Dispatch::Respond(response) => response,
             Dispatch::NotFound => Response::not_found(),
         };

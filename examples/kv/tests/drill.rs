@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use rafthttp_kv::client::{Client, ClientError, ClusterQuery, Read};
 use rafthttp_kv::process::NodeProcess;
 use rafthttp_kv::{ClusterView, NodeId};
-use rafthttp_tokio::{ChangeKind, RaftPath, TcpDialer};
+use rafthttp_tokio::{ChangeMembership, TcpDialer};
 use tokio::sync::watch;
 
 type Result<T = (), E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
@@ -329,17 +329,12 @@ async fn round(
         .unwrap_or(false);
 
     let leaving = Instant::now();
-    rafthttp_tokio::change_membership(
-        ChangeKind::Leave,
-        &RaftPath::default(),
-        &TcpDialer,
-        &dead.to_string(),
-        "",
-        &survivor,
-        DEADLINE,
-    )
-    .await
-    .map_err(|error| format!("{name}: node {dead} could not be removed: {error}"))?;
+    let request = ChangeMembership::leave(&dead.to_string())
+        .target(&survivor)
+        .timeout(DEADLINE);
+    rafthttp_tokio::change_membership(&TcpDialer, &request)
+        .await
+        .map_err(|error| format!("{name}: node {dead} could not be removed: {error}"))?;
     let view = wait_for_voters(client, &leader_addr, |voters| !voters.contains(&dead)).await?;
     let leave = leaving.elapsed();
 

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
-use rafthttp_smol::{Dialer, Handler, Layer, Scheme, Stream, TcpDialer, TlsDialer};
+use rafthttp_smol::front::{Front, Handler, Layer};
+use rafthttp_smol::{Dialer, Scheme, Stream, TcpDialer, TlsDialer};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::tls::{self, Pki};
@@ -30,7 +31,7 @@ pub(crate) trait Exec {
     /// The name in the table.
     const NAME: &'static str;
     /// The runtime rafthttp spawns its tasks on.
-    type Rt: rafthttp_smol::Runtime + Default;
+    type Rt: Front<Stream = Stream, Listener = rafthttp_smol::net::TcpListener, Acceptor = TlsAcceptor>;
     /// The runtime's TCP stream.
     type Tcp: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// The runtime's TCP listener.
@@ -62,7 +63,7 @@ pub(crate) struct Smol;
 
 impl Exec for Smol {
     const NAME: &'static str = "smol";
-    type Rt = rafthttp_smol::SmolRuntime;
+    type Rt = rafthttp_smol::Smol;
     type Tcp = smol::net::TcpStream;
     type Listener = smol::net::TcpListener;
 
@@ -124,7 +125,7 @@ pub(crate) struct AsyncStd;
 
 impl Exec for AsyncStd {
     const NAME: &'static str = "async-std";
-    type Rt = rafthttp_async_std::AsyncStdRuntime;
+    type Rt = rafthttp_async_std::AsyncStd;
     type Tcp = async_std::net::TcpStream;
     type Listener = async_std::net::TcpListener;
 
@@ -221,7 +222,7 @@ async fn raw_pair<E: Exec>(
 }
 
 async fn raft_pair<E: Exec>(
-    layer: &Layer<TcpDialer, E::Rt>,
+    layer: &Layer<E::Rt, TcpDialer>,
     addr: &str,
 ) -> Result<(Stream, Stream), Error> {
     let client = layer.dial(addr, TIMEOUT).await?;
@@ -233,7 +234,7 @@ async fn setup<E: Exec>(
     config: &Config,
     raw_listener: &E::Listener,
     raw_addr: SocketAddr,
-    layer: &Layer<TcpDialer, E::Rt>,
+    layer: &Layer<E::Rt, TcpDialer>,
     addr: &str,
 ) -> Result<[Row; 2], Error> {
     let mut raw = Samples::with_capacity(config.setup_iters);
@@ -307,7 +308,7 @@ async fn throughput<E: Exec>(
     config: &Config,
     raw_listener: &E::Listener,
     raw_addr: SocketAddr,
-    layer: &Layer<TcpDialer, E::Rt>,
+    layer: &Layer<E::Rt, TcpDialer>,
     addr: &str,
 ) -> Result<[Row; 2], Error> {
     let (mut raw_tx, mut raw_rx) = raw_pair::<E>(raw_listener, raw_addr).await?;
@@ -404,7 +405,7 @@ async fn round_trips<E: Exec>(
     config: &Config,
     raw_listener: &E::Listener,
     raw_addr: SocketAddr,
-    layer: &Layer<TcpDialer, E::Rt>,
+    layer: &Layer<E::Rt, TcpDialer>,
     addr: &str,
 ) -> Result<[Row; 2], Error> {
     let (mut raw_conn, raw_echo) = raw_pair::<E>(raw_listener, raw_addr).await?;
@@ -482,7 +483,7 @@ async fn raw_request<E: Exec>(addr: SocketAddr, request: &[u8]) -> Result<(), Er
 
 async fn join<E: Exec>(
     config: &Config,
-    layer: &Layer<TcpDialer, E::Rt>,
+    layer: &Layer<E::Rt, TcpDialer>,
     addr: &str,
 ) -> Result<[Row; 2], Error> {
     let listener = E::bind().await?;
@@ -522,7 +523,7 @@ struct BulkTlsDialer {
     buffer: Option<usize>,
 }
 
-impl Dialer for BulkTlsDialer {
+impl Dialer<Stream> for BulkTlsDialer {
     async fn connect(&self, authority: &str) -> io::Result<Stream> {
         let tcp = smol::net::TcpStream::connect(authority).await?;
         if let Some(size) = self.buffer {
@@ -562,8 +563,8 @@ async fn raw_tls_pair<E: Exec>(
     smol::future::try_zip(client, server).await
 }
 
-async fn raft_tls_pair<E: Exec, D: Dialer>(
-    layer: &Layer<D, E::Rt>,
+async fn raft_tls_pair<E: Exec, D: Dialer<Stream>>(
+    layer: &Layer<E::Rt, D>,
     addr: &str,
 ) -> Result<(Stream, Stream), Error> {
     let client = layer.dial(addr, TIMEOUT).await?;

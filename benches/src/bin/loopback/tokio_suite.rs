@@ -352,7 +352,7 @@ struct BulkTlsDialer {
     buffer: Option<usize>,
 }
 
-impl Dialer for BulkTlsDialer {
+impl Dialer<Stream> for BulkTlsDialer {
     async fn connect(&self, authority: &str) -> io::Result<Stream> {
         let tcp = TcpStream::connect(authority).await?;
         if let Some(size) = self.buffer {
@@ -392,7 +392,10 @@ async fn raw_tls_pair(
     tokio::try_join!(client, server)
 }
 
-async fn raft_tls_pair<D: Dialer>(layer: &Layer<D>, addr: &str) -> Result<(Stream, Stream), Error> {
+async fn raft_tls_pair<D: Dialer<Stream>>(
+    layer: &Layer<D>,
+    addr: &str,
+) -> Result<(Stream, Stream), Error> {
     let client = layer.dial(addr, TIMEOUT).await?;
     let server = layer.accept().await?;
     Ok((client, server))

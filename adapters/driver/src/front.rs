@@ -1,0 +1,569 @@
+//! The user-facing types every runtime crate exposes, written once: a runtime crate implements
+//! [`Front`] (its sockets, its stream type, its TLS acceptor) and names these types with
+//! aliases, in the manner of quinn's `generic` module.
+
+use std::fmt;
+use std::future::{Future, ready};
+use std::io;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use rafthttp_core::{InputError, Scheme, check_authority, tls};
+
+use crate::client::{ChangeMembership, change_membership as change, dial};
+use crate::config::ClientConfig;
+use crate::error::{DialError, MembershipError};
+use crate::handler::{Handler as Core, Upgraded};
+use crate::prefix::Prefix;
+use crate::request::Requests;
+use crate::{Connection, HandlerConfig, Listener, Runtime};
+
+/// What a runtime crate provides: its timer and spawn ([`Runtime`]), and the few conversions
+/// between its socket and stream types and the driver's. Every method is a one-line
+/// delegation to the runtime's own types.
+pub trait Front: Runtime + Default {
+    /// The stream users get from `accept()` and `dial()`, with the runtime's IO traits, the
+    /// bytes read past the HTTP head replayed first.
+    type Stream: Send + 'static;
+    /// The stream as the driver speaks HTTP over it (futures-io): the `Stream` itself, or a
+    /// compat wrapper around it.
+    type Conn: Connection;
+    /// The runtime's TCP listener.
+    type Listener: Send + 'static;
+    /// A socket the listener accepted.
+    type Tcp: Send + 'static;
+    /// The TLS acceptor `serve_tls` takes.
+    type Acceptor: Clone + Send + Sync + 'static;
+
+    /// The next connection on `listener`.
+    fn accept(
+        listener: &mut Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Tcp, SocketAddr)>> + Send;
+
+    /// A plain TCP stream from an accepted socket.
+    fn plain(tcp: Self::Tcp) -> Self::Stream;
+
+    /// A TLS stream from an accepted socket: answers plain HTTP as Go does
+    /// ([`refuse_plain_http`](crate::refuse_plain_http)), then runs the server handshake.
+    fn tls(
+        acceptor: Self::Acceptor,
+        tcp: Self::Tcp,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static;
+
+    /// The stream, for the driver.
+    fn conn(stream: Self::Stream) -> Self::Conn;
+
+    /// The stream back from the driver, with the bytes read past the head.
+    fn stream(upgraded: Upgraded<Self::Conn>) -> Self::Stream;
+
+    /// Connects a TCP socket to `authority` (with `TCP_NODELAY`).
+    fn connect(authority: &str) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
+
+    /// What a [`TlsDialer`] is built from: the TLS library's client configuration.
+    type ClientTls: Send + Sync + 'static;
+    /// The TLS library's connector, made once from a [`ClientTls`](Self::ClientTls).
+    type Connector: Clone + Send + Sync + 'static;
+
+    /// The connector for `config`.
+    fn connector(config: Self::ClientTls) -> Self::Connector;
+
+    /// Runs the client handshake on `tcp`, checking the server's certificate against `host`.
+    fn handshake(
+        connector: &Self::Connector,
+        host: &str,
+        tcp: Self::Tcp,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+/// TLS over TCP on runtime `F`: the server's certificate is checked against the host of the
+/// authority dialed (a DNS name or an IP address). Membership redirects are followed over TLS
+/// whether their Location says `http` (what Go and, by default, our `serve_tls` write) or
+/// `https`; the certificate is checked against the Location's host.
+pub struct TlsDialer<F: Front> {
+    connector: F::Connector,
+}
+
+impl<F: Front> TlsDialer<F> {
+    /// A dialer with the TLS library's client configuration (for rustls, an
+    /// `Arc<rustls::ClientConfig>`; for mutual TLS, one with a client certificate).
+    pub fn new(config: F::ClientTls) -> Self {
+        Self {
+            connector: F::connector(config),
+        }
+    }
+}
+
+impl<F: Front> Clone for TlsDialer<F> {
+    fn clone(&self) -> Self {
+        Self {
+            connector: self.connector.clone(),
+        }
+    }
+}
+
+impl<F: Front> fmt::Debug for TlsDialer<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsDialer").finish_non_exhaustive()
+    }
+}
+
+impl<F: Front> Dialer<F::Stream> for TlsDialer<F> {
+    async fn connect(&self, authority: &str) -> io::Result<F::Stream> {
+        let host = tls::server_name(authority)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tcp = F::connect(authority).await?;
+        F::handshake(&self.connector, host, tcp)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), tls::handshake_failed(authority, &e)))
+    }
+
+    fn scheme(&self) -> Scheme {
+        Scheme::Https
+    }
+}
+
+/// Opens connections for a [`Layer`]'s dial, join and leave: plain TCP, TLS, or anything that
+/// yields the runtime's stream type `S`.
+pub trait Dialer<S>: Send + Sync {
+    /// Connects to `authority` (`host:port`). The caller bounds the time it may take.
+    fn connect(&self, authority: &str) -> impl Future<Output = io::Result<S>> + Send;
+
+    /// `https` for a TLS dialer, which follows `http` and `https` membership redirects alike
+    /// (over TLS, as the Go client does); a plain dialer refuses `https` ones.
+    fn scheme(&self) -> Scheme {
+        Scheme::Http
+    }
+}
+
+impl<S, D: Dialer<S> + ?Sized> Dialer<S> for &D {
+    fn connect(&self, authority: &str) -> impl Future<Output = io::Result<S>> + Send {
+        (**self).connect(authority)
+    }
+
+    fn scheme(&self) -> Scheme {
+        (**self).scheme()
+    }
+}
+
+/// A front's dialer as the driver sees it.
+struct Adapted<F, D>(D, PhantomData<fn() -> F>);
+
+impl<F: Front, D: Dialer<F::Stream>> crate::Dialer for Adapted<F, D> {
+    type Conn = F::Conn;
+
+    async fn connect(&self, authority: &str) -> io::Result<F::Conn> {
+        self.0.connect(authority).await.map(F::conn)
+    }
+
+    fn scheme(&self) -> Scheme {
+        self.0.scheme()
+    }
+}
+
+struct Accepting<F: Front>(F::Listener);
+
+impl<F: Front> Listener for Accepting<F> {
+    type Conn = F::Tcp;
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(F::Tcp, SocketAddr)>> + Send {
+        F::accept(&mut self.0)
+    }
+}
+
+/// The Raft side of an HTTP server, on runtime `F`: it upgrades Raft connections into an
+/// accept queue and hands membership requests to the application. Cheap to clone; clones
+/// share everything.
+pub struct Handler<F: Front> {
+    inner: Core<F::Conn>,
+    rt: F,
+}
+
+impl<F: Front> Clone for Handler<F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<F: Front> fmt::Debug for Handler<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<F: Front> Default for Handler<F> {
+    fn default() -> Self {
+        Self::with_config(HandlerConfig::default())
+    }
+}
+
+impl<F: Front> Handler<F> {
+    /// A handler with the default configuration (path `/raft`, 10 s timeout).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A handler with `config`.
+    pub fn with_config(config: HandlerConfig) -> Self {
+        Self {
+            inner: Core::new(config),
+            rt: F::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HandlerConfig {
+        self.inner.config()
+    }
+
+    /// The membership requests for the application to answer (bounded, multi-consumer). Ends
+    /// after [`close`](Self::close).
+    pub fn requests(&self) -> Requests {
+        self.inner.requests()
+    }
+
+    /// Serves HTTP on `listener`: the Raft path is handled, other paths get 404 (or the
+    /// configured fallback). Runs until the future is dropped (after [`close`](Self::close) it
+    /// answers 403 `raft transport closed`). Redirects to the leader use
+    /// [`HandlerConfig::scheme`] (default `http`).
+    pub async fn serve(&self, listener: F::Listener) {
+        let plain = |tcp| ready(Ok(F::conn(F::plain(tcp))));
+        self.inner
+            .serve_with(self.rt.clone(), Accepting::<F>(listener), plain)
+            .await;
+    }
+
+    /// Serves HTTPS on `listener`, as [`serve`](Self::serve) does HTTP: each connection's TLS
+    /// handshake runs in that connection's task, bounded by
+    /// [`idle_timeout`](HandlerConfig::idle_timeout), so a slow client never stalls the others.
+    /// Redirects to the leader use [`HandlerConfig::scheme`]: `http` by default, as the Go
+    /// package writes them even over TLS (Go clients can only follow those; ours follow both).
+    /// A client that sends plain HTTP gets Go's `400 Bad Request` ("Client sent an HTTP request
+    /// to an HTTPS server") instead of a TLS alert. For mutual TLS, build the acceptor's config
+    /// with a client verifier (`WebPkiClientVerifier`); inbound streams then carry the
+    /// client's certificates.
+    pub async fn serve_tls(&self, listener: F::Listener, acceptor: F::Acceptor) {
+        let tls = move |tcp| {
+            let accept = F::tls(acceptor.clone(), tcp);
+            async move { accept.await.map(F::conn) }
+        };
+        self.inner
+            .serve_with(self.rt.clone(), Accepting::<F>(listener), tls)
+            .await;
+    }
+
+    /// Serves one connection accepted elsewhere (for an application with its own accept loop).
+    pub async fn serve_connection(&self, stream: F::Stream, peer: SocketAddr) {
+        self.inner
+            .serve_connection(&self.rt, F::conn(stream), peer)
+            .await;
+    }
+
+    /// The next upgraded connection.
+    ///
+    /// # Errors
+    /// An [`io::ErrorKind::UnexpectedEof`] error once the handler is closed (Go returns
+    /// `io.EOF`).
+    pub async fn accept(&self) -> io::Result<F::Stream> {
+        self.inner.accept().await.map(F::stream)
+    }
+
+    /// Closes the handler, in the Go package's order: `accept()` ends, queued connections are
+    /// closed, waiting membership requests are answered 403 `raft transport closed`,
+    /// `requests()` ends. Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether the handler is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The driver's handler, for an HTTP server in front (the hyper mount).
+    pub fn driver(&self) -> &Core<F::Conn> {
+        &self.inner
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &F {
+        &self.rt
+    }
+}
+
+/// One node's Raft network endpoint on runtime `F`: inbound Raft connections come from its
+/// [`Handler`], outbound ones are dialed over HTTP upgrade with `D`, and it asks other nodes to
+/// add or remove it.
+pub struct Layer<F: Front, D> {
+    addr: String,
+    handler: Handler<F>,
+    dialer: Adapted<F, D>,
+    client: ClientConfig,
+}
+
+impl<F: Front, D: Clone> Clone for Layer<F, D> {
+    fn clone(&self) -> Self {
+        Self {
+            addr: self.addr.clone(),
+            handler: self.handler.clone(),
+            dialer: Adapted(self.dialer.0.clone(), PhantomData),
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl<F: Front, D> fmt::Debug for Layer<F, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Layer")
+            .field("addr", &self.addr)
+            .field("handler", &self.handler)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Front, D: Dialer<F::Stream>> Layer<F, D> {
+    /// A layer for the node reachable at `addr` (`host:port` of its HTTP endpoint, the address
+    /// it gives when joining), taking inbound connections from `handler` and dialing with
+    /// `dialer`. The Raft path is the handler's.
+    ///
+    /// # Errors
+    /// [`InputError::Authority`] when `addr` is not a `host:port` authority.
+    pub fn new(addr: &str, handler: impl Into<Handler<F>>, dialer: D) -> Result<Self, InputError> {
+        check_authority(addr)?;
+        let handler = handler.into();
+        let client = ClientConfig::default().with_limits(handler.config().limits);
+        Ok(Self {
+            addr: addr.to_owned(),
+            handler,
+            dialer: Adapted(dialer, PhantomData),
+            client,
+        })
+    }
+
+    /// Adds a header field to every request this layer sends (dial, join, leave), for example
+    /// credentials for the other nodes' authorization hook.
+    ///
+    /// # Errors
+    /// See [`ExtraHeaders::with`](rafthttp_core::ExtraHeaders::with).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, InputError> {
+        self.client = self.client.with_header(name, value)?;
+        Ok(self)
+    }
+
+    /// Sets the first and the longest wait between join or leave attempts (default 50 ms and
+    /// 1 s; see [`ClientConfig::first_backoff`]).
+    pub fn with_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.client = self.client.with_backoff(first, max);
+        self
+    }
+
+    /// The next inbound Raft connection.
+    ///
+    /// # Errors
+    /// An [`io::ErrorKind::UnexpectedEof`] error once the layer is closed.
+    pub async fn accept(&self) -> io::Result<F::Stream> {
+        self.handler.accept().await
+    }
+
+    /// Opens a Raft connection to the node at `addr`, within `timeout` (connect and handshake).
+    ///
+    /// # Errors
+    /// See [`DialError`].
+    pub async fn dial(&self, addr: &str, timeout: Duration) -> Result<F::Stream, DialError> {
+        let path = &self.handler.config().path;
+        let rt = &self.handler.rt;
+        let upgraded = dial(rt, &self.dialer, path, addr, timeout, &self.client).await?;
+        Ok(F::stream(upgraded))
+    }
+
+    /// Asks the node at `target` to add server `id` at this layer's [`addr`](Self::addr),
+    /// following redirects to the leader and retrying while it is unknown, within `timeout`.
+    ///
+    /// # Errors
+    /// See [`MembershipError`].
+    pub async fn join(
+        &self,
+        id: &str,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<(), MembershipError> {
+        let request = ChangeMembership::join(id, &self.addr);
+        self.change(request, target, timeout).await
+    }
+
+    /// Asks the node at `target` to remove server `id`, within `timeout`.
+    ///
+    /// # Errors
+    /// See [`MembershipError`].
+    pub async fn leave(
+        &self,
+        id: &str,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<(), MembershipError> {
+        self.change(ChangeMembership::leave(id), target, timeout)
+            .await
+    }
+
+    async fn change(
+        &self,
+        request: ChangeMembership,
+        target: &str,
+        timeout: Duration,
+    ) -> Result<(), MembershipError> {
+        let request = request
+            .target(target)
+            .timeout(timeout)
+            .path(self.handler.config().path.clone())
+            .config(self.client.clone());
+        change(&self.handler.rt, &self.dialer, &request).await
+    }
+
+    /// This node's address, as given.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The handler behind the layer.
+    pub fn handler(&self) -> &Handler<F> {
+        &self.handler
+    }
+
+    /// The dialer.
+    pub fn dialer(&self) -> &D {
+        &self.dialer.0
+    }
+
+    /// Closes the layer's handler (see [`Handler::close`]). Idempotent.
+    pub fn close(&self) {
+        self.handler.close();
+    }
+}
+
+/// Sends one membership request, like the Go package's `ChangeMembership`, with `dialer` on
+/// runtime `F` (see [`ChangeMembership`] and [`crate::change_membership`]).
+///
+/// # Errors
+/// See [`MembershipError`].
+pub async fn change_membership<F: Front, D: Dialer<F::Stream>>(
+    dialer: &D,
+    request: &ChangeMembership,
+) -> Result<(), MembershipError> {
+    change(
+        &F::default(),
+        &Adapted::<F, &D>(dialer, PhantomData),
+        request,
+    )
+    .await
+}
+
+/// The inside of a runtime's stream type: plain TCP (`T`), TLS over TCP (`L`) or any other
+/// stream (`O`, a trait object of the runtime's IO traits), and the bytes read past the HTTP
+/// head, replayed first. The runtime crates wrap it and forward their IO traits to [`io`](Self::io).
+pub struct Streamed<T, L, O: ?Sized> {
+    inner: Kind<T, L, O>,
+    prefix: Prefix,
+}
+
+enum Kind<T, L, O: ?Sized> {
+    Tcp(T),
+    Tls(Box<L>),
+    Other(Pin<Box<O>>),
+}
+
+/// The stream inside a [`Streamed`], pinned, to forward IO to.
+#[derive(Debug)]
+pub enum Io<'a, T, L, O: ?Sized> {
+    /// Plain TCP.
+    Tcp(Pin<&'a mut T>),
+    /// TLS over TCP.
+    Tls(Pin<&'a mut L>),
+    /// Another stream.
+    Other(Pin<&'a mut O>),
+}
+
+impl<T, L, O: ?Sized> Streamed<T, L, O> {
+    /// Plain TCP.
+    pub fn from_tcp(tcp: T) -> Self {
+        Self::with(Kind::Tcp(tcp))
+    }
+
+    /// TLS over TCP.
+    pub fn from_tls(tls: L) -> Self {
+        Self::with(Kind::Tls(Box::new(tls)))
+    }
+
+    /// Another stream.
+    pub fn from_other(io: Pin<Box<O>>) -> Self {
+        Self::with(Kind::Other(io))
+    }
+
+    fn with(inner: Kind<T, L, O>) -> Self {
+        Self {
+            inner,
+            prefix: Prefix::default(),
+        }
+    }
+
+    /// The TCP socket underneath, when the stream is plain TCP.
+    pub fn tcp(&self) -> Option<&T> {
+        match &self.inner {
+            Kind::Tcp(tcp) => Some(tcp),
+            Kind::Tls(_) | Kind::Other(_) => None,
+        }
+    }
+
+    /// The TLS stream, when the stream is TLS.
+    pub fn tls(&self) -> Option<&L> {
+        match &self.inner {
+            Kind::Tls(tls) => Some(tls),
+            Kind::Tcp(_) | Kind::Other(_) => None,
+        }
+    }
+
+    /// The bytes read past the head, not handed out yet.
+    pub fn prefix(&mut self) -> &mut Prefix {
+        &mut self.prefix
+    }
+
+    /// Bytes received behind the HTTP head and not read yet.
+    pub fn buffered(&self) -> &[u8] {
+        self.prefix.remaining()
+    }
+
+    /// The same stream, with `prefix` to replay first.
+    #[must_use]
+    pub fn replaying(mut self, prefix: Prefix) -> Self {
+        self.prefix = prefix;
+        self
+    }
+}
+
+impl<T: Unpin, L: Unpin, O: ?Sized> Streamed<T, L, O> {
+    /// The stream to forward IO to.
+    pub fn io(&mut self) -> Io<'_, T, L, O> {
+        match &mut self.inner {
+            Kind::Tcp(tcp) => Io::Tcp(Pin::new(tcp)),
+            Kind::Tls(tls) => Io::Tls(Pin::new(tls.as_mut())),
+            Kind::Other(io) => Io::Other(io.as_mut()),
+        }
+    }
+}
+
+impl<T, L, O: ?Sized> fmt::Debug for Streamed<T, L, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.inner {
+            Kind::Tcp(_) => "tcp",
+            Kind::Tls(_) => "tls",
+            Kind::Other(_) => "other",
+        };
+        f.debug_struct("Stream")
+            .field("kind", &kind)
+            .field("buffered", &self.prefix.remaining().len())
+            .finish()
+    }
+}
