@@ -142,7 +142,12 @@ fn route(c: &mut Criterion) {
             unreachable!()
         };
         group.bench_with_input(BenchmarkId::from_parameter(name), &head, |b, head| {
-            b.iter(|| router.route(black_box(head), black_box(false)));
+            b.iter(|| {
+                router.route(
+                    black_box(head),
+                    black_box(rafthttp_core::Availability::Open),
+                )
+            });
         });
     }
     group.finish();
@@ -175,7 +180,7 @@ fn response_encode(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                black_box(&response).encode(false, &mut out);
+                black_box(&response).encode(&mut out);
                 black_box(out.len())
             });
         });
@@ -190,7 +195,7 @@ fn response_encode(c: &mut Criterion) {
             out.clear();
             router
                 .answer(black_box(&change), black_box(&not_leader), Scheme::Http)
-                .encode(false, &mut out);
+                .encode(&mut out);
             black_box(out.len())
         });
     });

@@ -229,7 +229,7 @@ impl ServerConnection {
 
     /// Answers a request the connection cannot read, then closes.
     fn refuse(&mut self, error: &RequestError, out: &mut Vec<u8>) -> Event<'_> {
-        Response::error(error).encode(false, out);
+        Response::error(error).encode(out);
         self.state = State::Closing;
         Event::Close
     }
@@ -248,7 +248,11 @@ impl ServerConnection {
         else {
             return;
         };
-        response.encode(head_only, out);
+        if head_only {
+            response.encode_head(out);
+        } else {
+            response.encode(out);
+        }
         self.buf.drain(..head_len + body_len);
         self.served += 1;
         self.continue_sent = false;
@@ -270,7 +274,7 @@ impl ServerConnection {
         else {
             return None;
         };
-        Response::switching_protocols().encode(false, out);
+        Response::switching_protocols().encode(out);
         self.served += 1;
         self.state = State::Upgraded;
         let mut tail = std::mem::take(&mut self.buf);

@@ -7,7 +7,7 @@ use crate::connection::{Event, ServerConnection};
 use crate::frame::{self, Envelope, FrameDecoder};
 use crate::head::{Decoded, Limits, RequestDecoder};
 use crate::membership::{ChangeKind, MembershipClient, Output};
-use crate::server::Response;
+use crate::server::{Availability, Response};
 use crate::{ClientHandshake, RaftPath, Router};
 
 /// Feeds `data` to the server decoder in pieces of `split` bytes, routes the head, and checks
@@ -28,8 +28,8 @@ pub fn server_request(data: &[u8], split: usize) {
     if let Ok(Decoded::Complete { value, consumed }) = whole {
         assert!(consumed <= data.len());
         let router = Router::new(RaftPath::default());
-        let _ = router.route(&value, false);
-        let _ = router.route(&value, true);
+        let _ = router.route(&value, Availability::Open);
+        let _ = router.route(&value, Availability::Closed);
     }
 }
 

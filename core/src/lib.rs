@@ -19,7 +19,7 @@
 //!
 //! # Run loop (server side)
 //! ```
-//! use rafthttp_core::{Decoded, Limits, RaftPath, RequestDecoder, Response, Route, Router};
+//! use rafthttp_core::{Availability, Decoded, Limits, RaftPath, RequestDecoder, Response, Route, Router};
 //!
 //! let router = Router::new(RaftPath::new("/raft").unwrap());
 //! let mut buf = Vec::new();
@@ -30,9 +30,9 @@
 //!     let Decoded::Complete { value: head, consumed } = decoder.decode(&buf).unwrap() else {
 //!         continue; // read more
 //!     };
-//!     match router.route(&head, false) {
+//!     match router.route(&head, Availability::Open) {
 //!         Route::Upgrade => {
-//!             Response::switching_protocols().encode(false, &mut out);
+//!             Response::switching_protocols().encode(&mut out);
 //!             // Hand the connection to Raft, replaying the tail first.
 //!             assert_eq!(&buf[consumed..], b"first raft bytes");
 //!         }
@@ -70,7 +70,7 @@ pub use head::{
     ResponseHead,
 };
 pub use membership::{ChangeError, ChangeKind};
-pub use server::{Change, Response, Route, Router};
+pub use server::{Availability, Change, Response, Route, Router, Takeover};
 pub use target::{ExtraHeaders, RaftPath, Scheme, authority_host, check_authority, tls};
 
 /// A `Result` defaulting to this crate's [`RequestError`].

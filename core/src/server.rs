@@ -56,6 +56,25 @@ pub fn plain_http_on_tls(first: &[u8]) -> Option<&'static [u8]> {
     }
 }
 
+/// Whether the handler still takes requests: after `close`, the Raft path answers 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Availability {
+    /// Taking requests.
+    Open,
+    /// Closed.
+    Closed,
+}
+
+/// Whether the HTTP server in front of a mounted handler can hand a request's connection over
+/// to Raft (HTTP/1.1 with upgrades enabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Takeover {
+    /// It can: a valid upgrade is answered 101.
+    Possible,
+    /// It cannot (HTTP/1.0, HTTP/2, upgrades disabled): a valid upgrade is answered 500.
+    Impossible,
+}
+
 /// What to do with a request, decided from its head alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -103,13 +122,14 @@ impl Router {
         &self.path
     }
 
-    /// Decides what to do with `head`. `closed` tells whether the handler was closed.
+    /// Decides what to do with `head`, given whether the handler is open.
     ///
     /// Order, as in Go: path; then method; GET needs `Upgrade: raft` (first field, exact value)
     /// before anything else; POST and DELETE answer "closed" before checking the id. Unlike Go,
     /// a closed handler refuses an upgrade with 403 instead of sending 101 and hanging up, and an
     /// upgrade request that declares a body is refused (Go silently drops the body bytes).
-    pub fn route(&self, head: &RequestHead<'_>, closed: bool) -> Route {
+    pub fn route(&self, head: &RequestHead<'_>, availability: Availability) -> Route {
+        let closed = availability == Availability::Closed;
         if head.minor_version() >= 1 && head.headers().get("host").is_none() {
             return Route::Respond(Response::error(&RequestError::MissingHost));
         }
@@ -143,9 +163,16 @@ impl Router {
     /// [`route`](Self::route) for a handler mounted behind another HTTP server, which says
     /// whether it can hand this request's connection over (HTTP/1.1 with upgrades enabled). A
     /// valid upgrade it cannot hand over is answered [`Response::cannot_upgrade`] (500).
-    pub fn route_mounted(&self, head: &RequestHead<'_>, closed: bool, can_upgrade: bool) -> Route {
-        match self.route(head, closed) {
-            Route::Upgrade if !can_upgrade => Route::Respond(Response::cannot_upgrade()),
+    pub fn route_mounted(
+        &self,
+        head: &RequestHead<'_>,
+        availability: Availability,
+        takeover: Takeover,
+    ) -> Route {
+        match self.route(head, availability) {
+            Route::Upgrade if takeover == Takeover::Impossible => {
+                Route::Respond(Response::cannot_upgrade())
+            }
             route => route,
         }
     }
@@ -377,13 +404,22 @@ impl Response {
         fields.into_iter().flatten()
     }
 
-    /// Appends the response to `out`. For a response to `HEAD` (`head_only`), the body is left
-    /// out but `Content-Length` still announces it.
+    /// Appends the response, head and body, to `out`.
     ///
     /// Header fields follow Go's `http.Error` and `http.Redirect` ([`fields`](Self::fields) and
     /// `Content-Length`), without `Date`: the core has no clock, and RFC 9110 section 6.6.1
     /// allows a server without one to omit it.
-    pub fn encode(&self, head_only: bool, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with(false, out);
+    }
+
+    /// Appends the response to a `HEAD` request to `out`: the head alone, its
+    /// `Content-Length` still announcing the body.
+    pub fn encode_head(&self, out: &mut Vec<u8>) {
+        self.encode_with(true, out);
+    }
+
+    fn encode_with(&self, head_only: bool, out: &mut Vec<u8>) {
         let mut head = String::with_capacity(160);
         let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         let closing = ("Connection", "close");
@@ -433,7 +469,7 @@ mod tests {
     #[test]
     fn redirect_locations_cannot_inject_headers() {
         let mut out = Vec::new();
-        Response::redirect("http://a/raft?x=1\r\nSet-Cookie: y é".into()).encode(false, &mut out);
+        Response::redirect("http://a/raft?x=1\r\nSet-Cookie: y é".into()).encode(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("HTTP/1.1 308 Permanent Redirect\r\nLocation: http://a/raft?x=1%0D%0ASet-Cookie:%20y%20%C3%A9\r\n"),
@@ -444,8 +480,7 @@ mod tests {
     #[test]
     fn unauthorized_carries_a_clean_challenge() {
         let mut out = Vec::new();
-        Response::unauthorized("Bearer realm=\"raft\"\r\nX: y", "token required")
-            .encode(false, &mut out);
+        Response::unauthorized("Bearer realm=\"raft\"\r\nX: y", "token required").encode(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(
@@ -469,14 +504,17 @@ mod tests {
             value: b"raft",
         };
         let head = RequestHead::from_parts("GET", "/raft", 1, vec![host, upgrade]);
-        assert_eq!(router.route_mounted(&head, false, true), Route::Upgrade);
         assert_eq!(
-            router.route_mounted(&head, false, false),
+            router.route_mounted(&head, Availability::Open, Takeover::Possible),
+            Route::Upgrade
+        );
+        assert_eq!(
+            router.route_mounted(&head, Availability::Open, Takeover::Impossible),
             Route::Respond(Response::cannot_upgrade())
         );
         let plain = RequestHead::from_parts("GET", "/raft", 1, vec![host]);
         assert_eq!(
-            router.route_mounted(&plain, false, false),
+            router.route_mounted(&plain, Availability::Open, Takeover::Impossible),
             Route::Respond(Response::text(400, MISSING_UPGRADE_TEXT)),
             "a bad request stays a bad request"
         );

@@ -11,6 +11,7 @@
 
 mod util;
 
+use rafthttp_core::Availability;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -268,7 +269,14 @@ struct Served {
 fn serve_with(router: &Router, request: &[u8], script: Script, limits: Limits) -> Served {
     let (route, consumed, head_only) = match RequestDecoder::new(limits).decode(request) {
         Ok(Decoded::Complete { value, consumed }) => (
-            Ok(router.route(&value, matches!(script, Script::Closed))),
+            Ok(router.route(
+                &value,
+                if matches!(script, Script::Closed) {
+                    Availability::Closed
+                } else {
+                    Availability::Open
+                },
+            )),
             consumed,
             value.method() == "HEAD",
         ),
@@ -288,7 +296,11 @@ fn serve_with(router: &Router, request: &[u8], script: Script, limits: Limits) -
         }
     };
     let mut response = Vec::new();
-    answer.encode(head_only, &mut response);
+    if head_only {
+        answer.encode_head(&mut response);
+    } else {
+        answer.encode(&mut response);
+    }
     Served {
         route,
         response,
@@ -450,7 +462,7 @@ fn server_routes_go_requests() {
 /// The change the application is handed for a membership request.
 fn change_of(request: &[u8]) -> (ChangeKind, String, String, String) {
     let (head, _) = util::request(request);
-    match router().route(&head, false) {
+    match router().route(&head, Availability::Open) {
         Route::Change(change) => (change.kind, change.id, change.address, change.raw_query),
         other => panic!("expected a change, got {other:?}"),
     }
@@ -808,7 +820,7 @@ fn server_accepts_go_membership_requests() {
         let router = Router::new(RaftPath::new(path).unwrap());
         let (head, consumed) = util::request(&request);
         assert_eq!(consumed, request.len(), "{name}");
-        let Route::Change(change) = router.route(&head, false) else {
+        let Route::Change(change) = router.route(&head, Availability::Open) else {
             panic!("{name}: expected a change");
         };
         let address = if kind == Join { "127.0.0.1:17103" } else { "" };
@@ -952,7 +964,7 @@ fn client_upgrade_request_is_accepted_by_our_router() {
         let (head, consumed) = util::request(&request);
         assert_eq!(consumed, request.len());
         assert_eq!(
-            Router::new(path.clone()).route(&head, false),
+            Router::new(path.clone()).route(&head, Availability::Open),
             Route::Upgrade
         );
         // What a Go server checks: GET, the path, a Host (net/http) and `Upgrade: raft` as the
@@ -1208,7 +1220,7 @@ fn client_membership_requests_are_accepted_by_our_router() {
     let request = transmit(&mut join).request;
     let (head, consumed) = util::request(&request);
     assert_eq!(consumed, request.len());
-    let Route::Change(change) = router.route(&head, false) else {
+    let Route::Change(change) = router.route(&head, Availability::Open) else {
         panic!("expected a change");
     };
     assert_eq!(
@@ -1223,7 +1235,7 @@ fn client_membership_requests_are_accepted_by_our_router() {
             &Answer::Leader("127.0.0.1:17202").outcome(),
             Scheme::Http,
         )
-        .encode(false, &mut redirect);
+        .encode(&mut redirect);
     assert_eq!(
         wire_of(&redirect, false),
         wire_of(&vector("srv_post_leader.response.bin"), false)
@@ -1236,7 +1248,7 @@ fn client_membership_requests_are_accepted_by_our_router() {
     let mut leave = leave_client();
     let request = transmit(&mut leave).request;
     let (head, _) = util::request(&request);
-    let Route::Change(change) = router.route(&head, false) else {
+    let Route::Change(change) = router.route(&head, Availability::Open) else {
         panic!("expected a change");
     };
     assert_eq!(
@@ -1327,7 +1339,7 @@ fn router_answers() {
     let router = router();
     let bytes = vector("srv_post_leader.request.bin");
     let (head, _) = util::request(&bytes);
-    let Route::Change(change) = router.route(&head, false) else {
+    let Route::Change(change) = router.route(&head, Availability::Open) else {
         panic!("expected a change");
     };
     // A TLS listener redirects to https.

@@ -3,6 +3,7 @@
 
 mod util;
 
+use rafthttp_core::Availability;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -195,7 +196,7 @@ fn node(answer: impl Fn(&Change) -> Result<(), ChangeError> + 'static, seen: See
         else {
             panic!("the client sent an invalid request");
         };
-        let response = match router.route(&head, false) {
+        let response = match router.route(&head, Availability::Open) {
             Route::Change(change) => {
                 let response = router.answer(&change, &answer(&change), Scheme::Http);
                 seen.borrow_mut().push(change);
@@ -204,7 +205,7 @@ fn node(answer: impl Fn(&Change) -> Result<(), ChangeError> + 'static, seen: See
             other => panic!("unexpected route {other:?}"),
         };
         let mut out = Vec::new();
-        response.encode(false, &mut out);
+        response.encode(&mut out);
         Some(out)
     })
 }
@@ -940,7 +941,7 @@ fn path_with_a_query_keeps_it() {
             .starts_with(b"POST /raft?cluster=a&id=3&address=127.0.0.1:17103 HTTP/1.1\r\n")
     );
     let (head, _) = util::request(&transmit.request);
-    let Route::Change(change) = Router::new(path).route(&head, false) else {
+    let Route::Change(change) = Router::new(path).route(&head, Availability::Open) else {
         panic!("expected a change");
     };
     assert_eq!(

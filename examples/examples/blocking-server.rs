@@ -4,6 +4,7 @@
 //! streams are echoed. `blocking-client` starts these in threads and talks to them; run alone,
 //! this starts a leader and a follower on 127.0.0.1 for curl, until interrupted.
 
+use rafthttp_core::Availability;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
@@ -23,7 +24,7 @@ fn serve(mut tcp: TcpStream, leader: Option<String>) -> Result<()> {
         let route = match conn.poll_event(&mut out) {
             Event::NeedData => None,
             Event::Close => return Ok(tcp.write_all(&out)?),
-            Event::Request(request) => Some(router.route(&request.head, false)),
+            Event::Request(request) => Some(router.route(&request.head, Availability::Open)),
         };
         tcp.write_all(&out)?; // an interim 100 Continue, if the client waits for one
         out.clear();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use rafthttp_core::connection::{Event, Request, ServerConnection};
+use rafthttp_core::server::{Availability, Takeover};
 use rafthttp_core::{Change, ChangeError, RequestHead, Response, Route, Router};
 use tracing::Instrument;
 
@@ -140,6 +141,14 @@ impl<C> Handler<C> {
         &self.inner.config
     }
 
+    fn availability(&self) -> Availability {
+        if self.is_closed() {
+            Availability::Closed
+        } else {
+            Availability::Open
+        }
+    }
+
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
@@ -154,17 +163,17 @@ impl<C> Handler<C> {
     /// Decides what to do with a request head: the one place where routing, status mapping and
     /// accept-slot reservation happen, for every HTTP front end.
     pub fn dispatch(&self, head: &RequestHead<'_>) -> Dispatch<C> {
-        self.dispatch_routed(head, self.inner.router.route(head, self.is_closed()))
+        self.dispatch_routed(head, self.inner.router.route(head, self.availability()))
     }
 
     /// [`dispatch`](Self::dispatch) for a handler mounted behind another HTTP server, which
     /// says whether it can hand the connection over: a valid upgrade it cannot hand over is
     /// answered 500 without reserving an accept slot.
-    pub fn dispatch_mounted(&self, head: &RequestHead<'_>, can_upgrade: bool) -> Dispatch<C> {
+    pub fn dispatch_mounted(&self, head: &RequestHead<'_>, takeover: Takeover) -> Dispatch<C> {
         let route = self
             .inner
             .router
-            .route_mounted(head, self.is_closed(), can_upgrade);
+            .route_mounted(head, self.availability(), takeover);
         self.dispatch_routed(head, route)
     }
 

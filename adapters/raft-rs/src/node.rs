@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use raft::SnapshotStatus;
 use raft::eraftpb::{Message, MessageType};
 use rafthttp_driver::{ChangeRequest, Requests, Runtime};
 
@@ -416,7 +417,7 @@ impl<R: Runtime, N: Network> Node<R, N> {
             // Raft waits for a snapshot's fate before it probes the peer again.
             self.with_replica(|replica| {
                 for to in failed_snapshots {
-                    replica.report_snapshot(to, false);
+                    replica.report_snapshot(to, SnapshotStatus::Failure);
                 }
             });
         }
@@ -480,7 +481,12 @@ impl<R: Runtime, N: Network> Node<R, N> {
                     replica.report_unreachable(to);
                 }
                 if snapshots {
-                    replica.report_snapshot(to, delivered);
+                    let status = if delivered {
+                        SnapshotStatus::Finish
+                    } else {
+                        SnapshotStatus::Failure
+                    };
+                    replica.report_snapshot(to, status);
                 }
             });
         }

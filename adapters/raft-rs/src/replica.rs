@@ -200,12 +200,7 @@ impl<T: MembershipRequest> Replica<T> {
     }
 
     /// Tells raft whether a snapshot reached a peer.
-    pub fn report_snapshot(&mut self, id: u64, delivered: bool) {
-        let status = if delivered {
-            SnapshotStatus::Finish
-        } else {
-            SnapshotStatus::Failure
-        };
+    pub fn report_snapshot(&mut self, id: u64, status: SnapshotStatus) {
         self.raw.report_snapshot(id, status);
     }
 

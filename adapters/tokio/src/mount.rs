@@ -15,6 +15,7 @@ use http::header::{HOST, HeaderValue};
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use rafthttp_driver::core::server::Takeover;
 use rafthttp_driver::core::{Header, RequestHead, Response};
 use rafthttp_driver::{Dispatch, Prefix, Upgraded};
 use tokio::net::TcpStream;
@@ -57,8 +58,13 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let handler = self.clone();
-        let can_upgrade = request.version() == http::Version::HTTP_11
-            && request.extensions().get::<OnUpgrade>().is_some();
+        let takeover = if request.version() == http::Version::HTTP_11
+            && request.extensions().get::<OnUpgrade>().is_some()
+        {
+            Takeover::Possible
+        } else {
+            Takeover::Impossible
+        };
         // hyper parsed and bounded the head already: the core gets a view of it, with the Raft
         // path as target (the application's router chose this service; axum's `nest` strips
         // prefixes) and the request's query.
@@ -86,7 +92,7 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
                 });
             }
             let head = RequestHead::from_parts(request.method().as_str(), &target, minor, fields);
-            handler.driver().dispatch_mounted(&head, can_upgrade)
+            handler.driver().dispatch_mounted(&head, takeover)
         };
         let on_upgrade =
             matches!(dispatch, Dispatch::Upgrade(_)).then(|| hyper::upgrade::on(&mut request));

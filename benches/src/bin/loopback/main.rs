@@ -252,9 +252,7 @@ fn join_request(target: &str, address: &str) -> Result<Vec<u8>, Error> {
 /// The `200` the handler answers a join with, as the core encodes it; the raw baseline's answer.
 fn ok_response() -> Vec<u8> {
     let mut out = Vec::new();
-    rafthttp_core::Response::ok()
-        .closing()
-        .encode(false, &mut out);
+    rafthttp_core::Response::ok().closing().encode(&mut out);
     out
 }
 
