@@ -5,16 +5,16 @@
 
 mod util;
 
-use rafthttp_core::Availability;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::RngSeed;
+use rafthttp_core::connection::{Event, ServerConnection};
 use rafthttp_core::membership::{ChangeKind, MembershipClient, Output};
 use rafthttp_core::{
-    ChangeError, Decoded, Limits, RaftPath, RequestDecoder, RequestError, RequestHead, Response,
-    ResponseDecoder, ResponseError, ResponseHead, Route, Router, Scheme,
+    Availability, ChangeError, Decoded, Limits, RaftPath, RequestDecoder, RequestError,
+    RequestHead, Response, ResponseDecoder, ResponseError, ResponseHead, Route, Router, Scheme,
 };
 
 /// Cases per property: enough to find the usual suspects, few enough to keep the suite fast.
@@ -527,5 +527,153 @@ proptest! {
             error.to_string(),
             format!("server join failed: http code 403 '{}'", body.trim())
         );
+    }
+}
+
+/// One request of a generated connection.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A join, with a body (and `Expect: 100-continue`) or none.
+    Join {
+        id: u16,
+        body: Vec<u8>,
+        expect: bool,
+    },
+    /// A leave, a `HEAD` or a `GET` elsewhere.
+    Leave(u16),
+    Head,
+    Elsewhere,
+    /// Asks to close after the answer.
+    Close,
+    /// An upgrade, followed by Raft bytes: the last step.
+    Upgrade(Vec<u8>),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (
+            any::<u16>(),
+            proptest::collection::vec(any::<u8>(), 0..40),
+            any::<bool>()
+        )
+            .prop_map(|(id, body, expect)| Step::Join { id, body, expect }),
+        any::<u16>().prop_map(Step::Leave),
+        Just(Step::Head),
+        Just(Step::Elsewhere),
+        Just(Step::Close),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Step::Upgrade),
+    ]
+}
+
+fn connection_bytes(steps: &[Step]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for step in steps {
+        let text = match step {
+            Step::Join { id, body, expect } => {
+                let expect = if *expect {
+                    "Expect: 100-continue\r\n"
+                } else {
+                    ""
+                };
+                let head = format!(
+                    "POST /raft?id={id}&address=a:1 HTTP/1.1\r\nHost: x\r\n{expect}Content-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                out.extend_from_slice(head.as_bytes());
+                out.extend_from_slice(body);
+                continue;
+            }
+            Step::Leave(id) => format!("DELETE /raft?id={id} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Step::Head => "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+            Step::Elsewhere => "GET /health HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+            Step::Close => "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_owned(),
+            Step::Upgrade(raft) => {
+                out.extend_from_slice(b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\n\r\n");
+                out.extend_from_slice(raft);
+                break;
+            }
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
+/// Runs a server connection over `input` fed in the given pieces, answering as a node would
+/// (the core's router; joins and leaves applied). Returns what was written, the requests seen
+/// (target and body) and the tail handed to Raft.
+fn serve(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
+    let router = Router::new(RaftPath::default());
+    let mut conn = ServerConnection::new(Limits::default());
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for &cut in cuts {
+        let cut = cut.min(input.len()).max(at);
+        pieces.push(&input[at..cut]);
+        at = cut;
+    }
+    pieces.push(&input[at..]);
+    let mut pieces = pieces.into_iter();
+    let (mut written, mut seen, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..10_000 {
+        out.clear();
+        match conn.poll_event(&mut out) {
+            Event::NeedData => match pieces.next() {
+                Some(piece) => conn.handle_data(piece),
+                None => conn.handle_eof(),
+            },
+            Event::Close => {
+                written.extend_from_slice(&out);
+                return (written, seen, None);
+            }
+            Event::Request(request) => {
+                seen.push((request.head.target().to_owned(), request.body.to_vec()));
+                let route = router.route(&request.head, Availability::Open);
+                written.extend_from_slice(&out);
+                out.clear();
+                let response = match route {
+                    Route::Upgrade => {
+                        let mut tail = conn.upgrade(&mut out).expect("a request waits");
+                        written.extend_from_slice(&out);
+                        for piece in pieces.by_ref() {
+                            tail.extend_from_slice(piece);
+                        }
+                        return (written, seen, Some(tail));
+                    }
+                    Route::Change(change) => router.answer(&change, &Ok(()), Scheme::Http),
+                    Route::Respond(response) => response,
+                    Route::NotFound => Response::not_found(),
+                };
+                conn.respond(&response, &mut out);
+            }
+        }
+        written.extend_from_slice(&out);
+    }
+    panic!("the connection did not end");
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The server connection machine answers the same whatever pieces its input arrives in:
+    /// same bytes written (interim 100s included), same requests and bodies, same Raft tail.
+    #[test]
+    fn server_connection_is_split_invariant(
+        steps in proptest::collection::vec(step(), 1..6),
+        cuts in proptest::collection::vec(any::<Index>(), 0..12),
+    ) {
+        let input = connection_bytes(&steps);
+        let whole = serve(&input, &[]);
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
+        cuts.sort_unstable();
+        let pieces = serve(&input, &cuts);
+        // A 100 Continue goes out when the head arrives before its body; fed whole, the body
+        // is already there. Everything else is identical.
+        let strip = |written: &[u8]| String::from_utf8_lossy(written).replace("HTTP/1.1 100 Continue\r\n\r\n", "");
+        prop_assert_eq!(strip(&whole.0), strip(&pieces.0));
+        prop_assert_eq!(&whole.1, &pieces.1);
+        prop_assert_eq!(&whole.2, &pieces.2);
+        let requests = steps.iter().take_while(|s| !matches!(s, Step::Close)).count()
+            + usize::from(steps.iter().any(|s| matches!(s, Step::Close)));
+        prop_assert!(whole.1.len() <= requests);
     }
 }
