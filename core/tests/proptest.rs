@@ -601,7 +601,10 @@ fn connection_bytes(steps: &[Step]) -> Vec<u8> {
 /// Runs a server connection over `input` fed in the given pieces, answering as a node would
 /// (the core's router; joins and leaves applied). Returns what was written, the requests seen
 /// (target and body) and the tail handed to Raft.
-fn serve(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
+/// What a served connection wrote, the requests it handed out (target, body), and its Raft tail.
+type Served = (Vec<u8>, Vec<(String, Vec<u8>)>, Option<Vec<u8>>);
+
+fn serve(input: &[u8], cuts: &[usize]) -> Served {
     let router = Router::new(RaftPath::default());
     let mut conn = ServerConnection::new(Limits::default());
     let mut pieces = Vec::new();
