@@ -12,7 +12,6 @@
 //! child is killed on the way out, also on failure. The nodes' logs go to files in a temporary
 //! directory, removed after a successful run.
 
-use std::collections::BTreeSet;
 use std::error::Error;
 use std::fs::File;
 use std::path::PathBuf;
@@ -220,24 +219,15 @@ fn ids(view: &ClusterView) -> Vec<NodeId> {
     view.voters.iter().map(|member| member.id).collect()
 }
 
-/// Long polls `addr` until the voters are exactly `expected` (each membership change applies
-/// at least one entry, so waiting for the next applied index never misses one).
+/// Waits until the node at `addr` has exactly `expected` as voters and no learners.
 async fn wait_for_voters(client: &Client, addr: &str, expected: &[NodeId]) -> Result<ClusterView> {
-    let expected: BTreeSet<NodeId> = expected.iter().copied().collect();
-    let deadline = Instant::now() + BOUND;
-    let mut view = client.cluster(addr, &ClusterQuery::new()).await?;
-    loop {
-        let voters: BTreeSet<NodeId> = ids(&view).into_iter().collect();
-        if voters == expected && view.learners.is_empty() {
-            return Ok(view);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("voters are not {expected:?} within {BOUND:?}: {view:?}").into());
-        }
-        let next = view.last_applied.map_or(0, |index| index + 1);
-        view = client
-            .cluster(addr, &ClusterQuery::new().min_applied(next).wait(left))
-            .await?;
+    let mut expected = expected.to_vec();
+    expected.sort_unstable();
+    match client
+        .wait_for_voters(addr, BOUND, |voters| voters == expected)
+        .await?
+    {
+        Ok(view) => Ok(view),
+        Err(view) => Err(format!("voters are not {expected:?} within {BOUND:?}: {view:?}").into()),
     }
 }

@@ -24,6 +24,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::NodeId;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION};
@@ -442,6 +444,36 @@ impl Client {
         };
         let reply = self.send(Method::GET, addr, &target, "", extra).await?;
         expect_json(Method::GET, addr, &target, reply)
+    }
+
+    /// Long polls the node at `addr` until its voters (ids, sorted) satisfy `holds` and it has
+    /// no learners left, within `bound`: each membership change applies an entry, so waiting for
+    /// the next applied index never misses one. `None` when the bound passed first (with the
+    /// last view).
+    ///
+    /// # Errors
+    /// As [`cluster`](Self::cluster).
+    pub async fn wait_for_voters(
+        &self,
+        addr: &str,
+        bound: Duration,
+        holds: impl Fn(&[NodeId]) -> bool,
+    ) -> Result<Result<ClusterView, ClusterView>, ClientError> {
+        let deadline = std::time::Instant::now() + bound;
+        let mut view = self.cluster(addr, &ClusterQuery::new()).await?;
+        loop {
+            let voters: Vec<NodeId> = view.voters.iter().map(|m| m.id).collect();
+            if holds(&voters) && view.learners.is_empty() {
+                return Ok(Ok(view));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(Err(view));
+            }
+            let next = view.last_applied.map_or(0, |index| index + 1);
+            let query = ClusterQuery::new().min_applied(next).wait(left);
+            view = self.cluster(addr, &query).await?;
+        }
     }
 }
 

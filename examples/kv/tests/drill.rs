@@ -383,28 +383,17 @@ async fn leader(client: &Client, addrs: &[String]) -> Result<ClusterView> {
     Err(format!("no leader found within {DEADLINE:?}").into())
 }
 
-/// Long polls the node at `addr` until its voters (sorted) satisfy `holds`: each membership
-/// change applies an entry, so waiting for the next applied index never misses one.
+/// Long polls the node at `addr` until its voters (sorted) satisfy `holds`.
 async fn wait_for_voters(
     client: &Client,
     addr: &str,
     holds: impl Fn(&[NodeId]) -> bool,
 ) -> Result<ClusterView> {
-    let deadline = Instant::now() + DEADLINE;
-    let mut view = client.cluster(addr, &ClusterQuery::new()).await?;
-    loop {
-        let voters: Vec<NodeId> = view.voters.iter().map(|m| m.id).collect();
-        if holds(&voters) {
-            return Ok(view);
+    match client.wait_for_voters(addr, DEADLINE, holds).await? {
+        Ok(view) => Ok(view),
+        Err(view) => {
+            Err(format!("membership not as expected within {DEADLINE:?}: {view:?}").into())
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("membership not as expected within {DEADLINE:?}: {view:?}").into());
-        }
-        let next = view.last_applied.map_or(0, |index| index + 1);
-        view = client
-            .cluster(addr, &ClusterQuery::new().min_applied(next).wait(left))
-            .await?;
     }
 }
 
