@@ -271,6 +271,11 @@ pub mod tls {
         super::authority_host(authority)
     }
 
+    /// `"<host>" is not a valid TLS server name: <why>`.
+    pub fn invalid_name(host: &str, why: &dyn fmt::Display) -> String {
+        format!("{host:?} is not a valid TLS server name: {why}")
+    }
+
     /// `TLS handshake with <authority> failed: <why>`.
     pub fn handshake_failed(authority: &str, why: &dyn fmt::Display) -> String {
         format!("TLS handshake with {authority} failed: {why}")

@@ -64,15 +64,14 @@ pub trait Front: Runtime + Default {
     /// What a [`TlsDialer`] is built from: the TLS library's client configuration.
     type ClientTls: Send + Sync + 'static;
     /// The TLS library's connector, made once from a [`ClientTls`](Self::ClientTls).
-    type Connector: Clone + Send + Sync + 'static;
+    type Connector: From<Self::ClientTls> + Clone + Send + Sync + 'static;
+    /// The name the server's certificate is checked against, from a host.
+    type ServerName: TryFrom<String, Error: std::error::Error + Send + Sync + 'static> + Send;
 
-    /// The connector for `config`.
-    fn connector(config: Self::ClientTls) -> Self::Connector;
-
-    /// Runs the client handshake on `tcp`, checking the server's certificate against `host`.
+    /// Runs the client handshake on `tcp`, checking the server's certificate against `name`.
     fn handshake(
         connector: &Self::Connector,
-        host: &str,
+        name: Self::ServerName,
         tcp: Self::Tcp,
     ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 }
@@ -90,7 +89,7 @@ impl<F: Front> TlsDialer<F> {
     /// `Arc<rustls::ClientConfig>`; for mutual TLS, one with a client certificate).
     pub fn new(config: F::ClientTls) -> Self {
         Self {
-            connector: F::connector(config),
+            connector: config.into(),
         }
     }
 }
@@ -111,10 +110,12 @@ impl<F: Front> fmt::Debug for TlsDialer<F> {
 
 impl<F: Front> Dialer<F::Stream> for TlsDialer<F> {
     async fn connect(&self, authority: &str) -> io::Result<F::Stream> {
-        let host = tls::server_name(authority)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let host = tls::server_name(authority).map_err(|e| invalid(e.to_string()))?;
+        let name = F::ServerName::try_from(host.to_owned())
+            .map_err(|e| invalid(tls::invalid_name(host, &e)))?;
         let tcp = F::connect(authority).await?;
-        F::handshake(&self.connector, host, tcp)
+        F::handshake(&self.connector, name, tcp)
             .await
             .map_err(|e| io::Error::new(e.kind(), tls::handshake_failed(authority, &e)))
     }
@@ -566,4 +567,80 @@ impl<T, L, O: ?Sized> fmt::Debug for Streamed<T, L, O> {
             .field("buffered", &self.prefix.remaining().len())
             .finish()
     }
+}
+
+/// Declares a runtime crate's `Stream` over [`Streamed`], for TLS streams from a rustls
+/// binding (tokio-rustls, futures-rustls): the trait object `Io` for other streams, the
+/// `Stream` type with `from_io`, `peer_certificates`, `Deref` to its [`Streamed`] (`tcp()`,
+/// `tls()`, `buffered()`), and `From` its TCP and TLS streams (with `TCP_NODELAY`: Raft sends
+/// small messages and waits for replies). The crate then forwards its runtime's IO traits to
+/// `Stream::io`, reading `Stream::prefix` first: only those impls differ between runtimes,
+/// and the orphan rule keeps them (and so the type) in the runtime crate.
+#[macro_export]
+macro_rules! stream_type {
+    (
+        tcp: $tcp:ty,
+        tls: $tls:ty,
+        certificate: $cert:ty,
+        io: $read:path, $write:path $(,)?
+    ) => {
+        /// The IO traits of a stream a custom dialer returns, as a trait object.
+        pub trait Io: $read + $write + Send + 'static {}
+        impl<T: $read + $write + Send + 'static> Io for T {}
+
+        /// A Raft connection (or, inside a dialer, a connection about to become one): TCP, TLS
+        /// over TCP, or any stream a custom dialer returns. Bytes that arrived behind the HTTP
+        /// head are read first. `tcp()`, `tls()` and `buffered()` come from the driver's
+        /// [`Streamed`]($crate::front::Streamed).
+        #[derive(Debug)]
+        pub struct Stream($crate::front::Streamed<$tcp, $tls, dyn Io>);
+
+        impl Stream {
+            /// Wraps any stream (an in-memory pipe, another transport, ...).
+            pub fn from_io<T: $read + $write + Send + 'static>(io: T) -> Self {
+                Self($crate::front::Streamed::from_other(Box::pin(io)))
+            }
+
+            /// The certificate chain the peer presented, when the stream is TLS and the peer
+            /// sent one (a server always does; a client under mutual TLS). The first is the
+            /// peer's own.
+            pub fn peer_certificates(&self) -> Option<&[$cert]> {
+                self.0.tls()?.get_ref().1.peer_certificates()
+            }
+
+            fn io(self: ::std::pin::Pin<&mut Self>) -> ::std::pin::Pin<&mut dyn Io> {
+                match self.get_mut().0.io() {
+                    $crate::front::Io::Tcp(tcp) => tcp,
+                    $crate::front::Io::Tls(tls) => tls,
+                    $crate::front::Io::Other(io) => io,
+                }
+            }
+
+            fn prefix(&mut self) -> &mut $crate::Prefix {
+                self.0.prefix()
+            }
+        }
+
+        impl ::std::ops::Deref for Stream {
+            type Target = $crate::front::Streamed<$tcp, $tls, dyn Io>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl From<$tcp> for Stream {
+            fn from(tcp: $tcp) -> Self {
+                let _ = tcp.set_nodelay(true);
+                Self($crate::front::Streamed::from_tcp(tcp))
+            }
+        }
+
+        impl From<$tls> for Stream {
+            fn from(tls: $tls) -> Self {
+                let _ = tls.get_ref().0.set_nodelay(true);
+                Self($crate::front::Streamed::from_tls(tls))
+            }
+        }
+    };
 }

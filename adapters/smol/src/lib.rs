@@ -181,73 +181,24 @@ impl<S: Spawn> front::Front for Smol<S> {
 
     type ClientTls = Arc<rustls::ClientConfig>;
     type Connector = TlsConnector;
+    type ServerName = ServerName<'static>;
 
-    fn connector(config: Arc<rustls::ClientConfig>) -> TlsConnector {
-        TlsConnector::from(config)
-    }
-
-    async fn handshake(connector: &TlsConnector, host: &str, tcp: TcpStream) -> io::Result<Stream> {
-        let name = ServerName::try_from(host.to_owned()).map_err(io::Error::other)?;
+    async fn handshake(
+        connector: &TlsConnector,
+        name: ServerName<'static>,
+        tcp: TcpStream,
+    ) -> io::Result<Stream> {
         Ok(Stream::from(TlsStream::from(
             connector.connect(name, tcp).await?,
         )))
     }
 }
 
-/// The IO traits of a stream a custom dialer returns, as a trait object.
-pub trait Io: AsyncRead + AsyncWrite + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + 'static> Io for T {}
-
-/// A Raft connection (or, inside a dialer, a connection about to become one): TCP, TLS over
-/// TCP, or any stream a custom [`Dialer`] returns. Bytes that arrived behind the HTTP head are
-/// read first.
-#[derive(Debug)]
-pub struct Stream(front::Streamed<TcpStream, TlsStream<TcpStream>, dyn Io>);
-
-impl Stream {
-    /// Wraps any futures-io stream (an in-memory pipe, another transport, ...).
-    pub fn from_io<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Self {
-        Self(front::Streamed::from_other(Box::pin(io)))
-    }
-
-    /// The certificate chain the peer presented, when the stream is TLS and the peer sent one
-    /// (a server always does; a client under mutual TLS). The first is the peer's own.
-    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.0.tls()?.get_ref().1.peer_certificates()
-    }
-
-    fn io(self: Pin<&mut Self>) -> Pin<&mut dyn Io> {
-        match self.get_mut().0.io() {
-            front::Io::Tcp(tcp) => tcp,
-            front::Io::Tls(tls) => tls,
-            front::Io::Other(io) => io,
-        }
-    }
-}
-
-/// [`tcp()`](front::Streamed::tcp), [`tls()`](front::Streamed::tls) and
-/// [`buffered()`](front::Streamed::buffered) come from the driver's stream.
-impl std::ops::Deref for Stream {
-    type Target = front::Streamed<TcpStream, TlsStream<TcpStream>, dyn Io>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl From<TcpStream> for Stream {
-    fn from(tcp: TcpStream) -> Self {
-        // Raft sends small messages and waits for replies: do not batch them.
-        let _ = tcp.set_nodelay(true);
-        Self(front::Streamed::from_tcp(tcp))
-    }
-}
-
-impl From<TlsStream<TcpStream>> for Stream {
-    fn from(tls: TlsStream<TcpStream>) -> Self {
-        let _ = tls.get_ref().0.set_nodelay(true);
-        Self(front::Streamed::from_tls(tls))
-    }
+driver::stream_type! {
+    tcp: TcpStream,
+    tls: TlsStream<TcpStream>,
+    certificate: CertificateDer<'static>,
+    io: AsyncRead, AsyncWrite,
 }
 
 impl AsyncRead for Stream {
@@ -256,7 +207,7 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let prefix = self.0.prefix();
+        let prefix = self.prefix();
         if !prefix.is_empty() && !buf.is_empty() {
             return Poll::Ready(Ok(prefix.read_into(buf)));
         }
