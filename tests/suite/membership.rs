@@ -166,3 +166,29 @@ async_test! {
         assert_eq!(*leader_seen.lock().unwrap(), [(ChangeKind::Join, "4".to_owned(), own)]);
     }
 }
+
+async_test! {
+    /// The free `change_membership` takes a request built by name, and sends its header
+    /// fields on every request of the call, redirects included.
+    async fn change_membership_sends_its_headers_through_redirects() {
+        let guarded = || {
+            quick().with_authorization(|head| match head.headers().get("authorization") {
+                Some(b"Bearer s3cret") => Ok(()),
+                _ => Err(Refusal::Forbidden { message: "no".into() }),
+            })
+        };
+        let (leader, leader_addr) = node(guarded()).await;
+        let leader_seen = consume(&leader, |_| Some(Ok(())));
+        let (follower, follower_addr) = node(guarded()).await;
+        let to = leader_addr.clone();
+        let _follower_seen = consume(&follower, move |_| Some(not_leader(Some(&to))));
+        let request = rafthttp_driver::ChangeMembership::join("7", "127.0.0.1:7007")
+            .target(&follower_addr)
+            .timeout(WAIT);
+        let e = rt::change_membership(&rt::TcpDialer, &request).await.expect_err("no token");
+        assert_eq!(e.to_string(), "server join failed: http code 403 'no'");
+        let request = request.header("Authorization", "Bearer s3cret").expect("valid");
+        rt::change_membership(&rt::TcpDialer, &request).await.expect("join with the token");
+        assert_eq!(*leader_seen.lock().unwrap(), [(ChangeKind::Join, "7".to_owned(), "127.0.0.1:7007".to_owned())]);
+    }
+}

@@ -6,7 +6,9 @@ mod rt {
 
     use async_std::io::{ReadExt, WriteExt};
     use async_std::net::{TcpListener, TcpStream};
-    pub(crate) use rafthttp_async_std::{Dialer, Handler, Layer, TcpDialer, TlsDialer};
+    pub(crate) use rafthttp_async_std::{
+        Dialer, Handler, Layer, TcpDialer, TlsDialer, change_membership,
+    };
 
     pub(crate) const NAME: &str = "async-std";
 

@@ -4,7 +4,9 @@ mod rt {
     use std::future::Future;
     use std::time::Duration;
 
-    pub(crate) use rafthttp_smol::{Dialer, Handler, Layer, TcpDialer, TlsDialer};
+    pub(crate) use rafthttp_smol::{
+        Dialer, Handler, Layer, TcpDialer, TlsDialer, change_membership,
+    };
     use smol::io::{AsyncReadExt, AsyncWriteExt};
     use smol::net::{TcpListener, TcpStream};
 

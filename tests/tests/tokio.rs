@@ -4,7 +4,9 @@ mod rt {
     use std::future::Future;
     use std::time::Duration;
 
-    pub(crate) use rafthttp_tokio::{Dialer, Handler, Layer, TcpDialer, TlsDialer};
+    pub(crate) use rafthttp_tokio::{
+        Dialer, Handler, Layer, TcpDialer, TlsDialer, change_membership,
+    };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
