@@ -42,18 +42,6 @@ pub enum RequestError {
     MissingHost,
 }
 
-impl RequestError {
-    /// The HTTP status to answer this error with.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
-            Self::Malformed { .. } | Self::InvalidContentLength | Self::MissingHost => 400,
-            Self::TransferEncoding => 411,
-            Self::BodyTooLarge { .. } => 413,
-        }
-    }
-}
-
 /// A response head the client cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -1,4 +1,8 @@
-//! Server side: routing a request head and encoding every response the handler sends.
+//! Server side: routing a request head and encoding every response the handler sends. Every
+//! status the transport crates send is chosen in this file: the refusals of unreadable requests
+//! ([`RequestError::status`]), the routes, the answers to membership changes, and the responses
+//! the driver and the mount send (closed handler, full accept queue, authorization refusals,
+//! a connection that cannot be handed over).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -73,6 +77,19 @@ pub enum Takeover {
     Possible,
     /// It cannot (HTTP/1.0, HTTP/2, upgrades disabled): a valid upgrade is answered 500.
     Impossible,
+}
+
+impl RequestError {
+    /// The HTTP status to answer this error with: 431 for an oversized head, 411 for a chunked
+    /// body, 413 for a body over the limit, 400 otherwise.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
+            Self::Malformed { .. } | Self::InvalidContentLength | Self::MissingHost => 400,
+            Self::TransferEncoding => 411,
+            Self::BodyTooLarge { .. } => 413,
+        }
+    }
 }
 
 /// What to do with a request, decided from its head alone.
