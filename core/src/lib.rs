@@ -70,7 +70,9 @@ pub use head::{
     ResponseHead,
 };
 pub use membership::{ChangeError, ChangeKind};
-pub use server::{Availability, Change, Response, Route, Router, Takeover};
+pub use server::{
+    Availability, Change, ClusterId, MissingClusterId, Response, Route, Router, Takeover,
+};
 pub use target::{ExtraHeaders, RaftPath, Scheme, authority_host, check_authority, tls};
 
 /// A `Result` defaulting to this crate's [`RequestError`].

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::error::RequestError;
+use crate::error::{InputError, RequestError};
 use crate::head::RequestHead;
 use crate::membership::{ChangeError, ChangeKind};
 use crate::query;
@@ -30,6 +30,73 @@ pub const BUSY_TEXT: &str = "too many raft connections waiting to be accepted";
 /// Body of the 500 sent when the HTTP server in front (a hyper or axum mount) cannot hand the
 /// connection over: HTTP/1.0, HTTP/2, or a server without upgrades enabled.
 pub const NO_UPGRADE_TEXT: &str = "raft connections need an HTTP/1.1 connection that can be upgraded (serve with upgrades enabled)";
+
+/// Body of the 412 sent for a request from another cluster. It names neither cluster id.
+pub const CLUSTER_MISMATCH_TEXT: &str = "request for another raft cluster";
+
+/// The header field that carries a cluster id (see [`ClusterId`]).
+pub const CLUSTER_ID_HEADER: &str = "Raft-Cluster-Id";
+
+/// What a handler with a [`ClusterId`] does with a request that carries none: the Go package
+/// sends none, so allowing it keeps Go peers working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MissingClusterId {
+    /// Let it through (the default).
+    #[default]
+    Allow,
+    /// Refuse it with 412.
+    Refuse,
+}
+
+/// A cluster's identity: a handler that has one refuses Raft upgrades and membership requests
+/// whose `Raft-Cluster-Id` names another cluster (412), so that a node of another cluster,
+/// misconfigured with a member's address, can neither open Raft streams nor join. Layers send
+/// their handler's id on dial, join and leave.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClusterId {
+    id: Box<str>,
+    missing: MissingClusterId,
+}
+
+impl ClusterId {
+    /// The id `id`: visible ASCII, so that it fits in a header field as is.
+    ///
+    /// # Errors
+    /// [`InputError::Header`] for an empty id or one with spaces, controls or non-ASCII.
+    pub fn new(id: &str) -> Result<Self, InputError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InputError::Header {
+                name: CLUSTER_ID_HEADER.into(),
+                reason: "a cluster id must be non-empty visible ASCII",
+            });
+        }
+        Ok(Self {
+            id: id.into(),
+            missing: MissingClusterId::Allow,
+        })
+    }
+
+    /// Sets what to do with requests that carry no cluster id (default: allow them).
+    #[must_use]
+    pub fn with_missing(mut self, missing: MissingClusterId) -> Self {
+        self.missing = missing;
+        self
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+
+    /// Checks `head`'s `Raft-Cluster-Id`: the answer to refuse it with (412), or `None`.
+    pub fn check(&self, head: &RequestHead<'_>) -> Option<Response> {
+        match head.headers().get(CLUSTER_ID_HEADER) {
+            Some(id) if id == self.id.as_bytes() => None,
+            None if self.missing == MissingClusterId::Allow => None,
+            _ => Some(Response::text(412, CLUSTER_MISMATCH_TEXT)),
+        }
+    }
+}
 
 /// The interim response to `Expect: 100-continue`, sent before reading a body.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -471,6 +538,7 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Request Entity Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

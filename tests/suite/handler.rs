@@ -316,3 +316,58 @@ async_test! {
         assert_eq!(read_reply(&mut raw, false).await.status(), 400);
     }
 }
+
+async_test! {
+    /// Issue 6: a handler with a cluster id refuses upgrades and membership requests naming
+    /// another cluster with 412 (the body names neither id), allows its own, and allows or
+    /// refuses requests without one (Go peers send none) as configured. The authorization
+    /// hook runs first. Layers send their handler's id.
+    async fn cluster_id_is_checked_on_upgrades_and_membership() {
+        use rafthttp_driver::{ClusterId, MissingClusterId};
+        let ours = ClusterId::new("blue").unwrap();
+        let upgrade = |id: Option<&str>| {
+            let field = id.map(|id| format!("Raft-Cluster-Id: {id}\r\n")).unwrap_or_default();
+            format!("GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\n{field}\r\n")
+        };
+        let join = |id: &str| format!("POST /raft?id=5&address=a:5 HTTP/1.1\r\nHost: x\r\nRaft-Cluster-Id: {id}\r\n\r\n");
+
+        let (handler, addr) = node(quick().with_cluster_id(ours.clone())).await;
+        let _seen = consume(&handler, |_| Some(Ok(())));
+        let refused = exchange(&addr, upgrade(Some("green")).as_bytes()).await;
+        assert_eq!((refused.status(), refused.body.as_str()), (412, "request for another raft cluster\n"));
+        let refused = exchange(&addr, join("green").as_bytes()).await;
+        assert_eq!(refused.status(), 412);
+        assert_eq!(exchange(&addr, join("blue").as_bytes()).await.status(), 200);
+        for id in [Some("blue"), None] {
+            // Our own id, and none (allowed by default): upgraded and queued for accept().
+            let mut raw = rt::connect(&addr).await;
+            rt::write_all(&mut raw, upgrade(id).as_bytes()).await;
+            assert_eq!(read_exact(&mut raw, SWITCHING.len()).await, SWITCHING, "{id:?}");
+            bounded("accept", handler.accept()).await.expect("accept");
+        }
+
+        let strict = quick().with_cluster_id(ours.clone().with_missing(MissingClusterId::Refuse));
+        let (_strict, strict_addr) = node(strict).await;
+        assert_eq!(exchange(&strict_addr, upgrade(None).as_bytes()).await.status(), 412);
+
+        // The authorization hook first: a refused request never learns about clusters.
+        let guarded = quick()
+            .with_cluster_id(ours.clone())
+            .with_authorization(|_| Err(Refusal::Forbidden { message: "no".into() }));
+        let (_guarded, guarded_addr) = node(guarded).await;
+        assert_eq!(exchange(&guarded_addr, upgrade(Some("green")).as_bytes()).await.status(), 403);
+
+        // Layers send their handler's id: same cluster dials, another is refused.
+        let (blue, blue_addr) = node(HandlerConfig::default().with_cluster_id(ours)).await;
+        let mut dialed = layer(&blue_addr, &blue).dial(&addr, WAIT).await.expect("same cluster");
+        let mut accepted = bounded("accept", handler.accept()).await.expect("accept");
+        rt::write_all(&mut dialed, b"b").await;
+        assert_eq!(read_exact(&mut accepted, 1).await, b"b");
+        let green = HandlerConfig::default().with_cluster_id(ClusterId::new("green").unwrap());
+        let (green, green_addr) = node(green).await;
+        let e = layer(&green_addr, &green).dial(&addr, WAIT).await.expect_err("another cluster");
+        assert_eq!(e.to_string(), "dialing fail: expected status code 101 got 412");
+        let e = layer(&green_addr, &green).join("9", &addr, WAIT).await.expect_err("another cluster");
+        assert_eq!(e.to_string(), "server join failed: http code 412 'request for another raft cluster'");
+    }
+}

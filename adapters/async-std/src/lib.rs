@@ -35,9 +35,10 @@ use std::future::Future;
 use std::io;
 
 pub use rafthttp_smol::{
-    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, DialError, Dialer,
-    HandlerConfig, InputError, Limits, MembershipError, Outcome, RaftPath, Refusal, Requests,
-    Scheme, Stream, TcpDialer, TlsDialer, change_membership, core, futures_rustls, rustls,
+    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, ClusterId, DialError,
+    Dialer, HandlerConfig, InputError, Limits, MembershipError, MissingClusterId, Outcome,
+    RaftPath, Refusal, Requests, Scheme, Stream, TcpDialer, TlsDialer, change_membership, core,
+    futures_rustls, rustls,
 };
 use rafthttp_smol::{Smol, Spawn, front};
 

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rafthttp_core::membership::{DEFAULT_FIRST_BACKOFF, DEFAULT_MAX_BACKOFF};
-use rafthttp_core::{ExtraHeaders, InputError, Limits, RaftPath, RequestHead, Response, Scheme};
+use rafthttp_core::server::CLUSTER_ID_HEADER;
+use rafthttp_core::{
+    ClusterId, ExtraHeaders, InputError, Limits, RaftPath, RequestHead, Response, Scheme,
+};
 
 /// Why the authorization hook refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +191,12 @@ pub struct HandlerConfig {
     pub scheme: Scheme,
     /// The authorization hook, if any (default none: every request is allowed, as in Go).
     pub authorizer: Option<Authorizer>,
+    /// The cluster this handler belongs to, if set (default none). Raft upgrades and
+    /// membership requests naming another cluster in `Raft-Cluster-Id` are refused with 412,
+    /// after the authorization hook and before an accept slot is reserved; requests with no
+    /// id are allowed unless the [`ClusterId`] says otherwise (Go peers send none). A
+    /// [`Layer`](crate::front::Layer) over this handler sends the id on dial, join and leave.
+    pub cluster_id: Option<ClusterId>,
     /// What the standalone server answers on other paths (default none: 404).
     pub fallback: Option<Fallback>,
 }
@@ -204,6 +213,7 @@ impl Default for HandlerConfig {
             max_connections: 1024,
             scheme: Scheme::Http,
             authorizer: None,
+            cluster_id: None,
             fallback: None,
         }
     }
@@ -326,6 +336,22 @@ impl HandlerConfig {
         self
     }
 
+    /// Sets the cluster id (see [`cluster_id`](Self::cluster_id)).
+    ///
+    /// ```
+    /// use rafthttp_driver::HandlerConfig;
+    /// use rafthttp_driver::core::{ClusterId, MissingClusterId};
+    ///
+    /// let id = ClusterId::new("prod-eu-1").unwrap().with_missing(MissingClusterId::Refuse);
+    /// let config = HandlerConfig::default().with_cluster_id(id);
+    /// # drop(config);
+    /// ```
+    #[must_use]
+    pub fn with_cluster_id(mut self, id: ClusterId) -> Self {
+        self.cluster_id = Some(id);
+        self
+    }
+
     /// Sets the scheme of redirect locations (see [`scheme`](Self::scheme)).
     #[must_use]
     pub fn with_scheme(mut self, scheme: Scheme) -> Self {
@@ -374,6 +400,16 @@ impl ClientConfig {
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sends `id` as `Raft-Cluster-Id` on every request, for handlers that check it.
+    #[must_use]
+    pub fn with_cluster_id(mut self, id: &ClusterId) -> Self {
+        // A ClusterId is visible ASCII and the field name a token: this cannot fail.
+        if let Ok(headers) = self.headers.clone().with(CLUSTER_ID_HEADER, id.as_str()) {
+            self.headers = headers;
+        }
         self
     }
 

@@ -329,14 +329,17 @@ impl<F: Front, D> fmt::Debug for Layer<F, D> {
 impl<F: Front, D: Dialer<F::Stream>> Layer<F, D> {
     /// A layer for the node reachable at `addr` (`host:port` of its HTTP endpoint, the address
     /// it gives when joining), taking inbound connections from `handler` and dialing with
-    /// `dialer`. The Raft path is the handler's.
+    /// `dialer`. The Raft path is the handler's, and so is the cluster id it sends.
     ///
     /// # Errors
     /// [`InputError::Authority`] when `addr` is not a `host:port` authority.
     pub fn new(addr: &str, handler: impl Into<Handler<F>>, dialer: D) -> Result<Self, InputError> {
         check_authority(addr)?;
         let handler = handler.into();
-        let client = ClientConfig::default().with_limits(handler.config().limits);
+        let mut client = ClientConfig::default().with_limits(handler.config().limits);
+        if let Some(id) = &handler.config().cluster_id {
+            client = client.with_cluster_id(id);
+        }
         Ok(Self {
             addr: addr.to_owned(),
             handler,

@@ -185,6 +185,12 @@ impl<C> Handler<C> {
                 return Dispatch::Respond(refusal.response());
             }
         }
+        if let (true, Some(cluster)) = (acts, &self.inner.config.cluster_id) {
+            if let Some(refusal) = cluster.check(head) {
+                tracing::warn!("request for another raft cluster refused");
+                return Dispatch::Respond(refusal);
+            }
+        }
         match route {
             Route::Upgrade => match self.reserve() {
                 Some(slot) => Dispatch::Upgrade(slot),

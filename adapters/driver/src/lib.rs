@@ -45,5 +45,6 @@ pub use tls::refuse_plain_http;
 
 pub use rafthttp_core as core;
 pub use rafthttp_core::{
-    ChangeError, ChangeKind, ExtraHeaders, InputError, Limits, RaftPath, Scheme,
+    ChangeError, ChangeKind, ClusterId, ExtraHeaders, InputError, Limits, MissingClusterId,
+    RaftPath, Scheme,
 };

@@ -72,9 +72,9 @@ use smol::net::{TcpListener, TcpStream};
 pub use driver::core;
 pub use driver::front::Dialer;
 pub use driver::{
-    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, DialError,
-    FallbackRequest, HandlerConfig, InputError, Limits, MembershipError, Outcome, RaftPath,
-    Refusal, Requests, Runtime, Scheme,
+    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, ClusterId, DialError,
+    FallbackRequest, HandlerConfig, InputError, Limits, MembershipError, MissingClusterId, Outcome,
+    RaftPath, Refusal, Requests, Runtime, Scheme,
 };
 /// futures-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`].
 pub use futures_rustls;

@@ -80,9 +80,9 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 pub use driver::core;
 pub use driver::front::Dialer;
 pub use driver::{
-    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, DialError,
-    FallbackRequest, HandlerConfig, InputError, Limits, MembershipError, Outcome, RaftPath,
-    Refusal, Requests, Scheme,
+    ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, ClusterId, DialError,
+    FallbackRequest, HandlerConfig, InputError, Limits, MembershipError, MissingClusterId, Outcome,
+    RaftPath, Refusal, Requests, Scheme,
 };
 /// tokio-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`](front::Handler::serve_tls).
 pub use tokio_rustls;

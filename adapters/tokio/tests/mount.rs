@@ -290,3 +290,33 @@ async fn an_http_1_0_upgrade_through_axum_gets_500() {
     let _dialed = layer.dial(&addr, WAIT).await.unwrap();
     within(layer.accept()).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_cluster_id_applies_to_the_mount() {
+    use rafthttp_tokio::ClusterId;
+    let config = HandlerConfig::default().with_cluster_id(ClusterId::new("blue").unwrap());
+    let handler = Handler::with_config(config);
+    let addr = serve_axum(app(&handler)).await;
+    let (_s, reply) = raw(
+        &addr,
+        b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\nRaft-Cluster-Id: green\r\n\r\n",
+        "cluster\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 412"), "{reply}");
+    assert!(
+        !reply.contains("blue") && !reply.contains("green\r\n"),
+        "{reply}"
+    );
+    let request = b"POST /raft?id=2&address=a:2 HTTP/1.1\r\nHost: x\r\nRaft-Cluster-Id: green\r\nContent-Length: 0\r\n\r\n";
+    let (_s, reply) = raw(&addr, request, "cluster\n").await;
+    assert!(reply.starts_with("HTTP/1.1 412"), "{reply}");
+    let (_s, reply) = raw(
+        &addr,
+        b"GET /raft HTTP/1.1\r\nHost: x\r\nUpgrade: raft\r\nRaft-Cluster-Id: blue\r\n\r\n",
+        "\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 101"), "{reply}");
+    within(handler.accept()).await.unwrap();
+}
