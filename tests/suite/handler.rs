@@ -371,3 +371,45 @@ async_test! {
         assert_eq!(e.to_string(), "server join failed: http code 412 'request for another raft cluster'");
     }
 }
+
+/// A socket from 127.0.0.2 that sends the first byte of a head and nothing more (a blocking
+/// std socket: it only has to exist).
+fn slow_socket(addr: &str) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let target: std::net::SocketAddr = addr.parse().expect("address");
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let source = std::net::SocketAddr::from(([127, 0, 0, 2], 0));
+    socket.bind(&source.into()).expect("bind 127.0.0.2");
+    socket.connect(&target.into()).expect("connect");
+    let mut stream = std::net::TcpStream::from(socket);
+    stream.write_all(b"G").expect("one byte");
+    stream
+}
+
+async_test! {
+    /// Issue 6: sockets that trickle a head from one address (127.0.0.2) cannot lock peers at
+    /// another (127.0.0.1) out. With a small per-source bound, most of them are closed at once;
+    /// with none to speak of, the connection cap sheds the one waiting longest for a head, so
+    /// every dial still gets through. The head timeout is far past the suite's bound on every
+    /// wait: it is not what saves the dials.
+    async fn slow_sockets_from_one_address_do_not_lock_others_out() {
+        for per_source in [4, 100] {
+            let config = HandlerConfig::default()
+                .with_max_connections(8)
+                .with_max_waiting_per_source(per_source)
+                .with_head_timeout(WAIT * 60);
+            let (handler, addr) = node(config).await;
+            let slow: Vec<_> = (0..20).map(|_| slow_socket(&addr)).collect();
+            let (own_handler, own) = node(HandlerConfig::default()).await;
+            let client = layer(&own, &own_handler);
+            for i in 0..10u8 {
+                let mut dialed = client.dial(&addr, WAIT).await.unwrap_or_else(|e| panic!("dial {i} (per source {per_source}): {e}"));
+                let mut accepted = bounded("accept", handler.accept()).await.expect("accept");
+                rt::write_all(&mut dialed, &[i]).await;
+                assert_eq!(read_exact(&mut accepted, 1).await, [i]);
+            }
+            drop(slow);
+        }
+    }
+}

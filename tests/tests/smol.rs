@@ -36,8 +36,10 @@ mod rt {
     }
 
     /// Serves `handler` on a new loopback listener; returns its address.
+    /// Through the crate's `bind`, with the driver's larger listen backlog.
     pub(crate) async fn serve(handler: &Handler) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = rafthttp_smol::bind(loopback).expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let handler = handler.clone();
         spawn(async move { handler.serve(listener).await });

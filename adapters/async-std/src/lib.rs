@@ -59,6 +59,15 @@ pub type AsyncStd = Smol<AsyncStdSpawn>;
 /// The old name of [`AsyncStd`].
 pub type AsyncStdRuntime = AsyncStd;
 
+/// An async-std listener on `addr` with the driver's larger listen backlog (see
+/// [`rafthttp_smol::bind`]).
+///
+/// # Errors
+/// Binding or listening failed.
+pub fn bind(addr: std::net::SocketAddr) -> io::Result<async_std::net::TcpListener> {
+    Ok(rafthttp_smol::front_bind(addr)?.into())
+}
+
 /// The Raft side of an HTTP server; see [`rafthttp_smol::Handler`].
 pub type Handler = front::Handler<AsyncStd>;
 

@@ -173,11 +173,25 @@ pub struct HandlerConfig {
     /// Limits on request heads (default 8 KiB, 32 fields) and on the bodies the standalone
     /// server reads (default 64 KiB; larger bodies get 413 and the connection is closed).
     pub limits: Limits,
-    /// How long the standalone server waits for the next request on an idle connection, and
-    /// for a request head to arrive in full (default 30 s).
+    /// How long the standalone server waits for the next request on a kept-alive connection,
+    /// for a body, and for a write to complete (default 30 s).
     pub idle_timeout: Duration,
-    /// Connections the standalone server serves at once; more are closed at once (default 1024).
+    /// Connections the standalone server serves at once (default 1024). At the cap, the
+    /// connection that has waited longest for its first complete head is shed to make room;
+    /// when none is waiting, the newcomer is closed at once.
     pub max_connections: usize,
+    /// How long a request head may take to arrive in full (default 5 s), like Go's
+    /// `ReadHeaderTimeout`: from the accept for a connection's first request (a TLS handshake
+    /// counts), from its first byte for the next ones. Separate from the
+    /// [`idle_timeout`](Self::idle_timeout) a kept-alive connection may wait between requests,
+    /// so a client sending a byte now and then cannot hold a connection for long.
+    pub head_timeout: Duration,
+    /// Connections from one source address that may wait for their first complete head at
+    /// once (default 256); more from that address are closed at once. Behind a reverse proxy
+    /// every peer shares the proxy's address: the default leaves room for a cluster's worth of
+    /// simultaneous dials and joins through one proxy, while a single source still cannot take
+    /// all [`max_connections`](Self::max_connections).
+    pub max_waiting_per_source: usize,
     /// Scheme of the `Location` of redirects to the leader, wherever the handler serves:
     /// [`Handler::serve`](crate::Handler::serve), [`Handler::serve_with`](crate::Handler::serve_with)
     /// (the runtime crates' `serve_tls`), [`Handler::serve_connection`](crate::Handler::serve_connection)
@@ -211,6 +225,8 @@ impl Default for HandlerConfig {
             limits: Limits::default(),
             idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            head_timeout: Duration::from_secs(5),
+            max_waiting_per_source: 256,
             scheme: Scheme::Http,
             authorizer: None,
             cluster_id: None,
@@ -268,6 +284,21 @@ impl HandlerConfig {
     #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a request head may take to arrive (see [`head_timeout`](Self::head_timeout)).
+    #[must_use]
+    pub fn with_head_timeout(mut self, timeout: Duration) -> Self {
+        self.head_timeout = timeout;
+        self
+    }
+
+    /// Sets how many connections from one source may wait for their first head at once (at
+    /// least 1; see [`max_waiting_per_source`](Self::max_waiting_per_source)).
+    #[must_use]
+    pub fn with_max_waiting_per_source(mut self, max: usize) -> Self {
+        self.max_waiting_per_source = max.max(1);
         self
     }
 

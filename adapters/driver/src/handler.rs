@@ -16,6 +16,7 @@ use rafthttp_core::server::{Availability, Takeover};
 use rafthttp_core::{Change, ChangeError, RequestHead, Response, Route, Router};
 use tracing::Instrument;
 
+use crate::admission::{Admission, Refused, Waiting};
 use crate::config::{Fallback, FallbackRequest};
 use crate::prefix::Prefix;
 use crate::request::{ChangeRequest, Outcome, Requests};
@@ -71,6 +72,8 @@ struct Inner<C> {
     shutdown_tx: async_channel::Sender<()>,
     shutdown_rx: async_channel::Receiver<()>,
     connections: AtomicUsize,
+    /// Connections still waiting for their first head.
+    admission: Arc<Admission>,
 }
 
 /// An upgraded connection in the accept queue. The serving task keeps the other reference and
@@ -99,6 +102,7 @@ impl<C> fmt::Debug for Handler<C> {
                 &self.inner.reserved.load(Ordering::Relaxed),
             )
             .field("pending_requests", &self.inner.requests_rx.len())
+            .field("waiting_for_head", &self.inner.admission.waiting())
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +136,7 @@ impl<C> Handler<C> {
                 shutdown_tx,
                 shutdown_rx,
                 connections: AtomicUsize::new(0),
+                admission: Arc::default(),
             }),
         }
     }
@@ -473,38 +478,60 @@ impl<C: Connection> Handler<C> {
         H: FnMut(L::Conn) -> F,
         F: Future<Output = io::Result<C>> + Send + 'static,
     {
-        let max = self.inner.config.max_connections.max(1);
+        let config = &self.inner.config;
+        let max = config.max_connections.max(1);
         loop {
             let accepted = listener.accept().await;
             match accepted {
                 Ok((conn, peer)) => {
                     let count = self.inner.connections.fetch_add(1, Ordering::AcqRel);
                     let guard = ConnectionGuard(self.clone());
-                    if count >= max {
-                        tracing::warn!(%peer, max, "too many connections, closing new connection");
-                        continue;
+                    let (per_source, at_cap) = (config.max_waiting_per_source, count >= max);
+                    let waiting = match self.inner.admission.admit(peer.ip(), per_source, at_cap) {
+                        Ok(waiting) => waiting,
+                        Err(Refused::Source) => {
+                            tracing::warn!(%peer, per_source, "too many connections waiting for a head from this address, closing new connection");
+                            continue;
+                        }
+                        Err(Refused::Full) => {
+                            tracing::warn!(%peer, max, "too many connections, closing new connection");
+                            continue;
+                        }
+                    };
+                    if at_cap {
+                        tracing::warn!(%peer, max, "at the connection cap: shed the connection waiting longest for a head");
                     }
+                    let accepted_at = rt.now();
                     let handshake = handshake(conn);
                     let handler = self.clone();
                     let task_rt = rt.clone();
-                    // The handshake too runs in the connection's span and task.
+                    // The handshake too runs in the connection's span and task, and counts as
+                    // waiting for the first head.
                     let span = tracing::info_span!("raft_http", %peer);
                     let task = async move {
                         let _guard = guard;
-                        let timeout = handler.inner.config.idle_timeout;
-                        let deadline = time::after(&task_rt, timeout);
-                        let conn = match time::until(&task_rt, deadline, handshake).await {
-                            Ok(Ok(conn)) => conn,
-                            Ok(Err(error)) => {
+                        let timeout = handler.inner.config.head_timeout;
+                        let deadline = accepted_at.checked_add(timeout).unwrap_or(accepted_at);
+                        let handshake = pin!(time::until(&task_rt, deadline, handshake));
+                        let shed = pin!(waiting.shed.recv());
+                        let conn = match select(handshake, shed).await {
+                            Either::Left((Ok(Ok(conn)), _)) => conn,
+                            Either::Left((Ok(Err(error)), _)) => {
                                 tracing::debug!(%peer, %error, "connection handshake failed");
                                 return;
                             }
-                            Err(time::Elapsed) => {
+                            Either::Left((Err(time::Elapsed), _)) => {
                                 tracing::debug!(%peer, ?timeout, "connection handshake timed out");
                                 return;
                             }
+                            Either::Right(_) => {
+                                tracing::debug!(%peer, "shed during its handshake");
+                                return;
+                            }
                         };
-                        handler.serve_connection_inner(&task_rt, conn).await;
+                        handler
+                            .serve_connection_inner(&task_rt, conn, accepted_at, Some(waiting))
+                            .await;
                     };
                     rt.spawn(task.instrument(span));
                 }
@@ -525,17 +552,31 @@ impl<C: Connection> Handler<C> {
     /// Its events are recorded in a `raft_http` tracing span carrying the peer address.
     pub async fn serve_connection<R: Runtime>(&self, rt: &R, conn: C, peer: SocketAddr) {
         let span = tracing::info_span!("raft_http", %peer);
-        self.serve_connection_inner(rt, conn).instrument(span).await;
+        self.serve_connection_inner(rt, conn, rt.now(), None)
+            .instrument(span)
+            .await;
     }
 
-    async fn serve_connection_inner<R: Runtime>(&self, rt: &R, mut conn: C) {
+    /// `accepted_at` starts the first head's deadline; `waiting`, the connection's place among
+    /// those waiting for a first head (given back when it arrives), may be shed.
+    async fn serve_connection_inner<R: Runtime>(
+        &self,
+        rt: &R,
+        mut conn: C,
+        accepted_at: Instant,
+        mut waiting: Option<Waiting>,
+    ) {
         let config = &self.inner.config;
-        let timeout = config.idle_timeout;
+        let (timeout, head_timeout) = (config.idle_timeout, config.head_timeout);
         let mut http = ServerConnection::new(config.limits);
         let mut chunk = vec![0u8; 4096];
         let mut out = Vec::new();
-        // Each request has the idle timeout to arrive, counted from the end of the last one.
-        let mut deadline = time::after(rt, timeout);
+        // The first head is due `head_timeout` after the accept. Later, a kept-alive
+        // connection may wait `idle_timeout` for the next request, whose head is due
+        // `head_timeout` after its first byte.
+        let after = |from: Instant, timeout: Duration| from.checked_add(timeout).unwrap_or(from);
+        let mut idle_deadline = after(accepted_at, timeout);
+        let mut head_started = Some(accepted_at);
         loop {
             out.clear();
             let decision = match http.poll_event(&mut out) {
@@ -548,7 +589,12 @@ impl<C: Connection> Handler<C> {
                     let _ = time::until(rt, time::after(rt, timeout), conn.close()).await;
                     return;
                 }
-                Event::Request(request) => Some(self.decide(&request)),
+                Event::Request(request) => {
+                    // A head arrived: the connection no longer waits for one.
+                    waiting = None;
+                    head_started = None;
+                    Some(self.decide(&request))
+                }
             };
             // An interim `100 Continue` goes out before the body is read.
             if !out.is_empty() {
@@ -560,13 +606,28 @@ impl<C: Connection> Handler<C> {
             }
             let Some(decision) = decision else {
                 // Between requests, shutdown closes the connection; a new connection still
-                // gets its first request answered (403 once closed).
+                // gets its first request answered (403 once closed), unless it is shed.
                 let idle = http.is_idle() && http.requests_served() > 0;
-                let shutdown = idle.then_some(&self.inner.shutdown_rx);
-                match read_some(rt, &mut conn, &mut chunk, deadline, shutdown).await {
+                if !http.is_idle() && head_started.is_none() {
+                    head_started = Some(rt.now());
+                }
+                let deadline = match head_started {
+                    Some(start) => after(start, head_timeout).min(idle_deadline),
+                    None => idle_deadline,
+                };
+                let stop = match &waiting {
+                    Some(waiting) => Some(&waiting.shed),
+                    None => idle.then_some(&self.inner.shutdown_rx),
+                };
+                match read_some(rt, &mut conn, &mut chunk, deadline, stop).await {
                     ReadOutcome::Data(n) => http.handle_data(&chunk[..n]),
                     ReadOutcome::Eof => http.handle_eof(),
-                    ReadOutcome::Shutdown => return,
+                    ReadOutcome::Shutdown => {
+                        if waiting.is_some() {
+                            tracing::debug!("shed while waiting for its first head");
+                        }
+                        return;
+                    }
                     ReadOutcome::TimedOut => {
                         tracing::debug!(idle, "connection timed out waiting for a request");
                         return;
@@ -601,7 +662,7 @@ impl<C: Connection> Handler<C> {
                 tracing::debug!(%error, "writing a response failed");
                 return;
             }
-            deadline = time::after(rt, timeout);
+            idle_deadline = time::after(rt, timeout);
         }
     }
 

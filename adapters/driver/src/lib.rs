@@ -23,6 +23,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admission;
+mod bind;
 mod client;
 mod config;
 mod error;
@@ -34,6 +36,7 @@ mod runtime;
 mod time;
 mod tls;
 
+pub use bind::{DEFAULT_BACKLOG, bind};
 pub use client::{ChangeMembership, change_membership, dial};
 pub use config::{Authorizer, ClientConfig, Fallback, FallbackRequest, HandlerConfig, Refusal};
 pub use error::{DialError, MembershipError};

@@ -298,79 +298,138 @@ fn body_over_max_body_gets_413_and_close() {
 }
 
 #[test]
-fn idle_connection_is_closed_silently_at_the_idle_timeout() {
-    let idle = Duration::from_secs(30);
-    for (reads, expected) in [
-        (vec![Read::Hang], String::new()),
+fn heads_are_due_at_the_head_timeout_and_kept_alive_connections_wait_the_idle_timeout() {
+    let (head, idle) = (Duration::from_secs(5), Duration::from_secs(30));
+    let partial = b"GET /raft HTTP/1.1\r\n".to_vec();
+    for (reads, expected, closed_at) in [
+        // Nothing ever arrives: the first head is due `head` after the accept.
+        (vec![Read::Hang], String::new(), head),
+        // A head that never completes (slowloris).
+        (
+            vec![Read::Data(partial.clone()), Read::Hang],
+            String::new(),
+            head,
+        ),
+        // A request answered, then nothing: kept alive for `idle`.
         (
             vec![Read::Data(ELSEWHERE.to_vec()), Read::Hang],
             NOT_FOUND.to_owned(),
+            idle,
         ),
-        // A head that never completes is bounded by the same timeout (slowloris).
+        // A request answered, then the start of another that never completes: `head` from
+        // its first byte.
         (
-            vec![Read::Data(b"GET /raft HTTP/1.1\r\n".to_vec()), Read::Hang],
-            String::new(),
+            vec![Read::Data(cat(&[ELSEWHERE, &partial])), Read::Hang],
+            NOT_FOUND.to_owned(),
+            head,
         ),
     ] {
         let rt = Sim::new();
-        let handler = handler(HandlerConfig::default().with_idle_timeout(idle));
+        let config = HandlerConfig::default()
+            .with_head_timeout(head)
+            .with_idle_timeout(idle);
+        let handler = handler(config);
         let conn = MockConn::new("c", reads.clone());
         let probe = conn.probe();
         rt.run(handler.serve_connection(&rt, conn, peer()));
         assert_eq!(probe.text(), expected, "{reads:?}");
         assert!(probe.dropped(), "{reads:?}");
-        assert_eq!(rt.elapsed(), idle, "{reads:?}");
+        assert_eq!(rt.elapsed(), closed_at, "{reads:?}");
     }
 }
 
 #[test]
-fn serve_spawns_a_task_per_connection_within_max_connections() {
+fn at_the_cap_the_connection_waiting_longest_for_a_head_is_shed() {
     let rt = Sim::new();
     let idle = Duration::from_secs(30);
-    let handler = handler(
-        HandlerConfig::default()
-            .with_max_connections(1)
-            .with_idle_timeout(idle),
-    );
-    let held = MockConn::new("held", [Read::Hang]);
-    let refused = MockConn::new("refused", [Read::Data(ELSEWHERE.to_vec())]);
-    let later = MockConn::new("later", [Read::Data(ELSEWHERE.to_vec())]);
-    let (held_probe, refused_probe, later_probe) = (held.probe(), refused.probe(), later.probe());
+    let config = HandlerConfig::default()
+        .with_max_connections(2)
+        .with_head_timeout(Duration::from_secs(20))
+        .with_idle_timeout(idle);
+    let handler = handler(config);
+    // Two slow clients, then a real one at the cap: the oldest slow one makes room.
+    let slow_a = MockConn::new("slow a", [Read::Hang]);
+    let slow_b = MockConn::new("slow b", [Read::Data(b"GE".to_vec()), Read::Hang]);
+    let real = MockConn::new("real", [Read::Data(ELSEWHERE.to_vec()), Read::Hang]);
+    // At the cap again (slow b and real): real already sent its head, so slow b goes.
+    let second = MockConn::new("second", [Read::Data(ELSEWHERE.to_vec()), Read::Hang]);
+    // At the cap with nobody waiting for a head (real and second idle): closed at once.
+    let third = MockConn::new("third", [Read::Data(ELSEWHERE.to_vec())]);
+    let probes = [&slow_a, &slow_b, &real, &second, &third].map(MockConn::probe);
     let listener = MockListener::new(
         &rt,
         [
-            (Duration::ZERO, held),
-            (Duration::from_secs(1), refused),
-            // After `held` timed out: its place is free again.
-            (Duration::from_secs(60), later),
+            (Duration::ZERO, slow_a),
+            (Duration::from_secs(1), slow_b),
+            (Duration::from_secs(2), real),
+            (Duration::from_secs(3), second),
+            (Duration::from_secs(4), third),
         ],
     );
-    // Simulated time: the clock only moves when every task waits, so the checks at 2 s see
-    // exactly the state after the first two connections were handled.
     let (served, ()) = rt.run(join(
         within(
             &rt,
-            Duration::from_secs(100),
+            Duration::from_secs(10),
             handler.serve(rt.clone(), listener),
         ),
         async {
-            rt.sleep(Duration::from_secs(2)).await;
-            assert!(
-                refused_probe.dropped(),
-                "over max_connections: closed at once"
-            );
-            assert!(!held_probe.dropped(), "still served in its own task");
+            rt.sleep(Duration::from_millis(2500)).await;
+            assert!(probes[0].dropped(), "the oldest slow client was shed");
+            assert!(!probes[1].dropped());
+            assert_eq!(probes[2].text(), NOT_FOUND, "the newcomer was served");
+            rt.sleep(Duration::from_secs(1)).await;
+            assert!(probes[1].dropped(), "then the other slow client");
+            assert_eq!(probes[3].text(), NOT_FOUND);
         },
     ));
     assert!(served.is_none(), "serve runs until dropped");
-    assert_eq!(refused_probe.text(), "", "closed without a response");
-    assert!(held_probe.dropped(), "closed at its idle timeout");
-    assert_eq!(held_probe.text(), "");
-    assert_eq!(
-        later_probe.text(),
-        NOT_FOUND,
-        "served once the first one was gone"
+    assert!(
+        probes[4].dropped(),
+        "nobody to shed: the newcomer is closed"
     );
+    assert_eq!(probes[4].text(), "", "without a response");
+    assert_eq!([probes[0].text(), probes[1].text()], ["", ""]);
+}
+
+#[test]
+fn one_source_cannot_hold_more_than_its_share_of_waiting_connections() {
+    let rt = Sim::new();
+    let config = HandlerConfig::default()
+        .with_max_waiting_per_source(2)
+        .with_head_timeout(Duration::from_secs(20));
+    let handler = handler(config);
+    let attacker = std::net::IpAddr::from([192, 0, 2, 66]);
+    let slow: Vec<MockConn> = (0..4)
+        .map(|_| MockConn::new("slow", [Read::Hang]))
+        .collect();
+    let probes: Vec<_> = slow.iter().map(MockConn::probe).collect();
+    let friend = MockConn::new("friend", [Read::Data(ELSEWHERE.to_vec())]);
+    let friend_probe = friend.probe();
+    let mut plan: Vec<_> = slow
+        .into_iter()
+        .enumerate()
+        .map(|(i, conn)| (Duration::from_secs(i as u64), conn, attacker))
+        .collect();
+    plan.push((Duration::from_secs(5), friend, peer().ip()));
+    let listener = MockListener::from(&rt, plan);
+    let (served, ()) = rt.run(join(
+        within(
+            &rt,
+            Duration::from_secs(10),
+            handler.serve(rt.clone(), listener),
+        ),
+        async {
+            rt.sleep(Duration::from_secs(6)).await;
+            let dropped: Vec<bool> = probes.iter().map(|p| p.dropped()).collect();
+            assert_eq!(
+                dropped,
+                [false, false, true, true],
+                "two wait, the rest are closed"
+            );
+            assert_eq!(friend_probe.text(), NOT_FOUND, "another source is served");
+        },
+    ));
+    assert!(served.is_none());
 }
 
 #[test]
@@ -381,6 +440,7 @@ fn serve_with_runs_each_handshake_in_its_connection_task() {
     // a TLS handshake); this one asks for `https`.
     let config = HandlerConfig::default()
         .with_idle_timeout(idle)
+        .with_head_timeout(idle)
         .with_scheme(Scheme::Https);
     let handler = handler(config);
     let stalled = MockConn::new("stalled", [Read::Hang]);
@@ -442,7 +502,7 @@ fn serve_with_runs_each_handshake_in_its_connection_task() {
         },
     ));
     assert!(out.is_none(), "serve runs until dropped");
-    assert!(probes[0].dropped(), "dropped at the idle timeout");
+    assert!(probes[0].dropped(), "dropped at the head timeout");
     assert_eq!(probes[0].text(), "");
     assert_eq!(probes[1].text(), "");
     let redirect = probes[3].text();

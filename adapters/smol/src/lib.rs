@@ -282,6 +282,24 @@ impl Dialer<Stream> for TcpDialer {
 /// ```
 pub type TlsDialer = front::TlsDialer<Smol>;
 
+/// A listener on `addr` with a listen backlog of [`DEFAULT_BACKLOG`](driver::DEFAULT_BACKLOG)
+/// (4096, as far as the system allows), for bursts of simultaneous dials and joins; the
+/// runtime's own `bind` uses 1024.
+///
+/// # Errors
+/// Binding or listening failed.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::try_from(front_bind(addr)?)
+}
+
+/// [`bind`]'s std listener, for executors on the same reactor (async-std).
+///
+/// # Errors
+/// Binding or listening failed.
+pub fn front_bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    driver::bind(addr, driver::DEFAULT_BACKLOG)
+}
+
 /// The Raft side of an HTTP server ([`front::Handler`] on smol). Cheap to clone; clones
 /// share everything.
 pub type Handler = front::Handler<Smol>;

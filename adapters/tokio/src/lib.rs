@@ -58,7 +58,12 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "hyper")]
+mod http;
+#[cfg(feature = "hyper")]
 mod mount;
+
+#[cfg(feature = "hyper")]
+pub use http::serve_http;
 
 use std::future::Future;
 use std::io;
@@ -254,6 +259,16 @@ impl Dialer<Stream> for TcpDialer {
 /// # }
 /// ```
 pub type TlsDialer = front::TlsDialer<Tokio>;
+
+/// A listener on `addr` with a listen backlog of [`DEFAULT_BACKLOG`](driver::DEFAULT_BACKLOG)
+/// (4096, as far as the system allows), for bursts of simultaneous dials and joins; the
+/// runtime's own `bind` uses 1024.
+///
+/// # Errors
+/// Binding or listening failed.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::from_std(driver::bind(addr, driver::DEFAULT_BACKLOG)?)
+}
 
 /// The Raft side of an HTTP server: [`front::Handler`] on tokio (everything it does is
 /// there, through `Deref`), plus, with the `hyper` feature, a `tower::Service` to mount in

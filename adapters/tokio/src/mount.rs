@@ -41,8 +41,9 @@ type BoxFuture =
 /// let app = Router::new()
 ///     .route("/health", get(|| async { "ok" }))
 ///     .route_service("/raft", handler.clone());
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// tokio::spawn(async move { axum::serve(listener, app).await });
+/// let listener = rafthttp_tokio::bind("127.0.0.1:8080".parse()?)?;
+/// // Upgrades on and a request-head timeout: axum::serve sets no timer.
+/// tokio::spawn(rafthttp_tokio::serve_http(listener, app, std::time::Duration::from_secs(5)));
 /// let layer = Layer::new("127.0.0.1:8080", handler, TcpDialer)?;
 /// let inbound = layer.accept().await?;
 /// # Ok(()) }

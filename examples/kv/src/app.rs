@@ -24,7 +24,6 @@
 //! - 500: a fatal Raft error (storage failure, panicked core).
 
 use std::fmt;
-use std::io;
 use std::time::Duration;
 
 use axum::Json;
@@ -34,13 +33,10 @@ use axum::http::header::{HeaderValue, LOCATION};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, ForwardToLeader, RaftError};
 use openraft::{BasicNode, Raft, RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::store::{NodeId, Request, StateMachine, TypeConfig};
@@ -453,60 +449,11 @@ fn applied_index(metrics: &RaftMetrics<NodeId, BasicNode>) -> Option<u64> {
     metrics.last_applied.map(|log_id| log_id.index)
 }
 
-/// Serves `router` on `listener` over HTTP/1.1 until the returned future is dropped; dropping it
-/// also closes the connections it serves (Raft connections already handed over through an
-/// upgrade live on).
-///
-/// Unlike `axum::serve`, a client must send each request head within `header_timeout` (hyper's
-/// header read timeout, on a tokio timer), and connections are served with upgrades, which the
-/// rafthttp mount needs to take Raft connections over. One task per connection.
-///
-/// Accept errors are logged and do not end the loop; after errors other than a connection's
-/// own (e.g. out of file descriptors) it backs off 100 ms so as not to spin.
+/// Serves `router` on `listener` over HTTP/1.1 until the returned future is dropped, with
+/// upgrades on (the rafthttp mount takes Raft connections over) and every request head due
+/// within `header_timeout` ([`rafthttp_tokio::serve_http`]; `axum::serve` sets no timer).
 pub async fn serve(listener: TcpListener, router: Router, header_timeout: Duration) {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Raft traffic shares these connections: small frames must not wait.
-                    if let Err(error) = stream.set_nodelay(true) {
-                        tracing::debug!(%peer, %error, "setting TCP_NODELAY failed");
-                    }
-                    let service = TowerToHyperService::new(router.clone());
-                    let connection = http
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades();
-                    connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%peer, %error, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a connection failed");
-                    if !is_connection_error(&error) {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-/// Errors of one incoming connection, after which accepting the next can go on at once.
-fn is_connection_error(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
+    rafthttp_tokio::serve_http(listener, router, header_timeout).await;
 }
 
 #[cfg(test)]

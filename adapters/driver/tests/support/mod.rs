@@ -20,7 +20,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use rafthttp_driver::{Dialer, Listener, Runtime, Scheme};
 
@@ -349,12 +349,22 @@ impl Dialer for MockDialer {
 #[derive(Debug)]
 pub(crate) struct MockListener {
     rt: Sim,
-    plan: VecDeque<(Duration, MockConn)>,
+    plan: VecDeque<(Duration, MockConn, IpAddr)>,
 }
 
 impl MockListener {
-    /// Hands out each connection once the clock reaches its offset from the start of `rt`.
+    /// Hands out each connection once the clock reaches its offset from the start of `rt`,
+    /// all from one source address.
     pub(crate) fn new(rt: &Sim, plan: impl IntoIterator<Item = (Duration, MockConn)>) -> Self {
+        let source = IpAddr::from([192, 0, 2, 9]);
+        Self::from(rt, plan.into_iter().map(|(at, conn)| (at, conn, source)))
+    }
+
+    /// The same, each connection from its own source address.
+    pub(crate) fn from(
+        rt: &Sim,
+        plan: impl IntoIterator<Item = (Duration, MockConn, IpAddr)>,
+    ) -> Self {
         Self {
             rt: rt.clone(),
             plan: plan.into_iter().collect(),
@@ -369,11 +379,11 @@ impl Listener for MockListener {
         let next = self.plan.pop_front();
         let rt = self.rt.clone();
         async move {
-            let Some((at, conn)) = next else {
+            let Some((at, conn, source)) = next else {
                 return std::future::pending().await;
             };
             rt.sleep_until(rt.shared.start + at).await;
-            Ok((conn, SocketAddr::from(([192, 0, 2, 9], 4000))))
+            Ok((conn, SocketAddr::new(source, 4000)))
         }
     }
 }
