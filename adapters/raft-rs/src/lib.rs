@@ -24,6 +24,9 @@
 mod applier;
 mod book;
 pub mod framing;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod net;
 mod node;
 mod replica;

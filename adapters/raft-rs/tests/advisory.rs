@@ -103,3 +103,47 @@ fn hostile_frames_are_refused_by_the_frame_decoder() {
     encode_frame(&Message::default(), 1024, &mut ok).unwrap();
     assert!(matches!(decoder.decode(&ok), Ok(Decoded::Frame { .. })));
 }
+
+/// Writes the seeds of the `raft_frames` fuzz target (run with `--ignored` after changing
+/// them): real frames of every message kind the node sends, split in several ways.
+#[test]
+#[ignore = "writes fuzz/seeds/raft_frames"]
+fn write_fuzz_seeds() {
+    use rafthttp_raft::raft::eraftpb::{Entry, MessageType, Snapshot};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/raft_frames");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut append = Message::default();
+    append.set_msg_type(MessageType::MsgAppend);
+    append.set_entries(
+        vec![Entry {
+            data: b"x".to_vec().into(),
+            ..Entry::default()
+        }]
+        .into(),
+    );
+    let mut snapshot = Message::default();
+    snapshot.set_msg_type(MessageType::MsgSnapshot);
+    snapshot.set_snapshot(Snapshot {
+        data: vec![7; 300].into(),
+        ..Snapshot::default()
+    });
+    let mut vote = Message::default();
+    vote.set_msg_type(MessageType::MsgRequestVote);
+    for (name, messages, split) in [
+        ("append_whole", vec![append.clone()], 255u8),
+        ("append_then_vote_bytewise", vec![append, vote.clone()], 1),
+        ("snapshot_in_pieces", vec![snapshot], 17),
+        ("vote", vec![vote], 3),
+    ] {
+        let mut bytes = vec![split];
+        for message in &messages {
+            encode_frame(message, 1 << 20, &mut bytes).unwrap();
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let mut groups = vec![5u8];
+    let body = nested_groups(1, 2000);
+    groups.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+    groups.extend(body);
+    std::fs::write(dir.join("nested_groups"), groups).unwrap();
+}
