@@ -56,6 +56,7 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "hyper")]
 mod http;
@@ -63,6 +64,7 @@ mod http;
 mod mount;
 
 #[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use http::serve_http;
 
 use std::future::Future;

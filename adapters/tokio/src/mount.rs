@@ -48,6 +48,7 @@ type BoxFuture =
 /// let inbound = layer.accept().await?;
 /// # Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
     type Response = http::Response<Full<Bytes>>;
     type Error = Infallible;
