@@ -144,6 +144,8 @@ pub enum MembershipError {
         status: u16,
         /// The trimmed body, cut at the read limit.
         body: Box<str>,
+        /// The URL that answered (not part of the message, which is Go's).
+        url: Box<str>,
     },
     /// More than the allowed number of redirects.
     #[error("server {kind} failed: {method} \"{url}\": stopped after {max} redirects")]
@@ -226,5 +228,18 @@ impl MembershipError {
     /// Whether the error is the deadline passing.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Timeout { .. })
+    }
+
+    /// The URL of the request that failed; for [`Self::Scheme`], the one redirected to.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Status { url, .. }
+            | Self::TooManyRedirects { url, .. }
+            | Self::InvalidRedirect { url, .. }
+            | Self::Timeout { url, .. }
+            | Self::Transport { url, .. }
+            | Self::Response { url, .. } => url,
+            Self::Scheme { location, .. } => location,
+        }
     }
 }

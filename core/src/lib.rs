@@ -71,7 +71,7 @@ pub use head::{
 };
 pub use membership::{ChangeError, ChangeKind};
 pub use server::{
-    Availability, Change, ClusterId, MissingClusterId, Response, Route, Router, Takeover,
+    Availability, Change, ClusterId, MissingClusterId, Response, Route, Router, Severity, Takeover,
 };
 pub use target::{ExtraHeaders, RaftPath, Scheme, authority_host, check_authority, tls};
 

@@ -223,6 +223,9 @@ pub struct MembershipClient {
     limits: Limits,
     /// The response to the request in flight, as it arrives.
     reader: ResponseReader,
+    /// Requests sent, and redirects followed, over the whole call.
+    sent: u32,
+    followed: u32,
     state: State,
 }
 
@@ -270,6 +273,8 @@ impl MembershipClient {
             headers: ExtraHeaders::default(),
             limits: Limits::default(),
             reader: ResponseReader::new(Limits::default(), MAX_ERROR_BODY),
+            sent: 0,
+            followed: 0,
             state: State::Ready,
         })
     }
@@ -331,6 +336,16 @@ impl MembershipClient {
         format!("{}://{}{}", self.scheme, self.authority, self.target)
     }
 
+    /// Requests sent so far (retries and redirects included).
+    pub fn requests_sent(&self) -> u32 {
+        self.sent
+    }
+
+    /// Redirects followed so far, over every round.
+    pub fn redirects_followed(&self) -> u32 {
+        self.followed
+    }
+
     /// The deadline given at construction.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -342,6 +357,7 @@ impl MembershipClient {
         match &self.state {
             State::Ready => {
                 self.state = State::InFlight;
+                self.sent = self.sent.saturating_add(1);
                 self.reader = ResponseReader::new(self.limits, MAX_ERROR_BODY);
                 Output::Transmit(Transmit {
                     scheme: self.scheme,
@@ -453,12 +469,14 @@ impl MembershipClient {
             location,
             body,
         } = response;
+        let url: Box<str> = self.url().into();
         let failure = |kind| {
             let body = String::from_utf8_lossy(&body);
             MembershipError::Status {
                 kind,
                 status,
                 body: body.trim().into(),
+                url: url.clone(),
             }
         };
         let fail = |kind| State::Done(Err(failure(kind)));
@@ -576,6 +594,7 @@ impl MembershipClient {
             }));
         }
         self.redirects += 1;
+        self.followed = self.followed.saturating_add(1);
         self.authority = authority;
         self.target = target;
         State::Ready

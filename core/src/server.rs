@@ -159,6 +159,19 @@ impl RequestError {
     }
 }
 
+/// How noteworthy a [`Response`] is ([`Response::severity`]): servers log routine answers at
+/// debug level, refusals at info and failures at warn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// The request was served, or sent on to the leader as the protocol expects: `1xx`, `2xx`,
+    /// `3xx`.
+    Routine,
+    /// The client was refused: `4xx`.
+    Refusal,
+    /// This side could not serve it: `5xx`.
+    Failure,
+}
+
 /// What to do with a request, decided from its head alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -463,6 +476,17 @@ impl Response {
         self.close
     }
 
+    /// How noteworthy the answer is, for logs: routine (`1xx`, `2xx`, and the `3xx` that sends
+    /// a membership request to the leader), a refusal (`4xx`: the client asked for something
+    /// this server does not serve) or a failure on this side (`5xx`).
+    pub fn severity(&self) -> Severity {
+        match self.status {
+            0..=399 => Severity::Routine,
+            400..=499 => Severity::Refusal,
+            _ => Severity::Failure,
+        }
+    }
+
     /// Whether this is the `101` that upgrades the connection.
     pub fn is_upgrade(&self) -> bool {
         self.status == 101
@@ -550,6 +574,25 @@ pub fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn severity_follows_the_status_class() {
+        let cases = [
+            (Response::switching_protocols(), Severity::Routine),
+            (Response::ok(), Severity::Routine),
+            (
+                Response::redirect("http://a/raft".into()),
+                Severity::Routine,
+            ),
+            (Response::forbidden("no"), Severity::Refusal),
+            (Response::not_found(), Severity::Refusal),
+            (Response::busy(), Severity::Failure),
+            (Response::text(500, "broken"), Severity::Failure),
+        ];
+        for (response, severity) in cases {
+            assert_eq!(response.severity(), severity, "{}", response.status());
+        }
+    }
 
     #[test]
     fn redirect_locations_cannot_inject_headers() {

@@ -1192,7 +1192,8 @@ fn client_membership_errors_read_like_go() {
         Err(MembershipError::Status {
             kind: ChangeKind::Join,
             status: 204,
-            body: "".into()
+            body: "".into(),
+            url: "http://127.0.0.1:17201/raft?id=3&address=127.0.0.1:17103".into(),
         })
     );
 }

@@ -461,6 +461,9 @@ fn dead_leader_behind_a_redirect_is_retried_from_the_first_target() {
     );
     // Each round starts with the very first request again.
     assert_eq!(pair.sent[0].transmit, pair.sent[2].transmit);
+    // The client counts what it did, for the caller's logs.
+    assert_eq!(pair.client.requests_sent(), 6);
+    assert_eq!(pair.client.redirects_followed(), 3);
 }
 
 #[test]
@@ -682,6 +685,7 @@ fn unavailable_forever_fails_with_the_503_before_the_deadline() {
             kind: ChangeKind::Join,
             status: 503,
             body: "failed to join server 3: node is not leader, current leader unknown".into(),
+            url: format!("http://{FOLLOWER}/raft?id=3&address={SELF_ADDR}").into(),
         }
     );
     // README: Go prints the same after its retries.

@@ -8,6 +8,8 @@ use rafthttp_core::MembershipError as CoreError;
 use rafthttp_core::membership::{MembershipClient, Output, Transmit, TransportStage};
 use rafthttp_core::{ChangeKind, ClientHandshake, Decoded, InputError, RaftPath};
 
+use tracing::Instrument as _;
+
 use crate::config::ClientConfig;
 use crate::error::{DialError, MembershipError};
 use crate::handler::Upgraded;
@@ -56,11 +58,23 @@ pub async fn dial<R: Runtime, D: Dialer>(
                 .map_err(DialError::Receive)?;
         }
     };
-    let upgraded = time::until(rt, deadline, attempt)
+    let span = tracing::debug_span!("raft_dial", target = %authority);
+    let started = rt.now();
+    let result = time::until(rt, deadline, attempt)
+        .instrument(span.clone())
         .await
-        .map_err(|time::Elapsed| DialError::Timeout(timeout))??;
-    tracing::debug!(%authority, "raft connection dialed");
-    Ok(upgraded)
+        .map_err(|time::Elapsed| DialError::Timeout(timeout))
+        .and_then(|result| result);
+    let micros = micros_since(rt, started);
+    span.in_scope(|| match &result {
+        Ok(_) => tracing::debug!(micros, "raft connection dialed"),
+        Err(error) => tracing::debug!(micros, %error, "raft dial failed"),
+    });
+    result
+}
+
+fn micros_since<R: Runtime>(rt: &R, since: std::time::Instant) -> u64 {
+    u64::try_from(rt.now().saturating_duration_since(since).as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Reads once, appending to `buf`; the end of the stream is an error here.
@@ -196,6 +210,8 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
         config,
     } = request;
     let (kind, id, target) = (*kind, id.as_str(), target.as_str());
+    let span = tracing::info_span!("raft_membership", %kind, %id, %target);
+    let started = rt.now();
     let deadline = time::after(rt, *timeout);
     let mut client = MembershipClient::new(kind, path, id, address, target, deadline)?
         .with_scheme(dialer.scheme())
@@ -215,15 +231,17 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
         }
         match output {
             Output::Done(result) => {
-                match &result {
-                    Ok(()) => tracing::info!(%kind, %id, %target, "membership change accepted"),
+                let (requests, redirects) = (client.requests_sent(), client.redirects_followed());
+                let micros = micros_since(rt, started);
+                span.in_scope(|| match &result {
+                    Ok(()) => tracing::info!(requests, redirects, micros, "membership change accepted"),
                     Err(error @ CoreError::Scheme { .. }) => {
-                        tracing::warn!(%kind, %id, %target, %error, "membership redirect refused");
+                        tracing::warn!(requests, redirects, micros, %error, "membership redirect refused");
                     }
                     Err(error) => {
-                        tracing::info!(%kind, %id, %target, %error, "membership change failed");
+                        tracing::info!(requests, redirects, micros, %error, "membership change failed");
                     }
-                }
+                });
                 return result.map_err(|error| match (error, last_io) {
                     (
                         CoreError::Transport {
@@ -247,7 +265,10 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
                 match time::until(rt, deadline, send(dialer, &transmit)).await {
                     Ok(Ok(opened)) => conn = Some(opened),
                     Ok(Err((stage, source))) => {
-                        tracing::debug!(%kind, %id, url = %client.url(), %stage, %source, "membership request failed");
+                        let url = client.url();
+                        span.in_scope(
+                            || tracing::debug!(%url, %stage, %source, "membership request failed"),
+                        );
                         client.handle_transport_error(rt.now(), stage, &source.to_string());
                         last_io = Some(source);
                     }

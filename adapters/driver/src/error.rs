@@ -68,4 +68,14 @@ impl MembershipError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Protocol(e) if e.is_timeout())
     }
+
+    /// The URL of the request that failed (the one redirected to, for a refused redirect), or
+    /// `None` when the input was refused before any request.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::Input(_) => None,
+            Self::Protocol(error) => Some(error.url()),
+            Self::Io { url, .. } => Some(url),
+        }
+    }
 }

@@ -13,7 +13,7 @@ use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use rafthttp_core::connection::{Event, Request, ServerConnection};
 use rafthttp_core::server::{Availability, Takeover};
-use rafthttp_core::{Change, ChangeError, RequestHead, Response, Route, Router};
+use rafthttp_core::{Change, ChangeError, RequestHead, Response, Route, Router, Severity};
 use tracing::Instrument;
 
 use crate::admission::{Admission, Refused, Waiting};
@@ -439,6 +439,44 @@ async fn write_all<R: Runtime, C: Connection>(
         .unwrap_or_else(|time::Elapsed| Err(io::ErrorKind::TimedOut.into()))
 }
 
+/// A request as the log sees it: one event per request answered, with its method, path,
+/// status and duration in microseconds (the connection's span carries the peer), at the level
+/// the response's [`Severity`] calls for: debug when served or redirected, info when refused,
+/// warn on a failure. Every HTTP front end (standalone `serve`, the hyper mount) logs through
+/// it.
+#[derive(Debug)]
+pub struct RequestLog {
+    method: String,
+    path: String,
+    since: Instant,
+}
+
+impl RequestLog {
+    /// A request with `method` and `path` arrived now.
+    pub fn start<R: Runtime>(rt: &R, method: &str, path: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            since: rt.now(),
+        }
+    }
+
+    /// It was answered with `response`: records the event.
+    pub fn answered<R: Runtime>(&self, rt: &R, response: &Response) {
+        let (method, path) = (&self.method, &self.path);
+        let status = response.status();
+        let micros = u64::try_from(rt.now().saturating_duration_since(self.since).as_micros())
+            .unwrap_or(u64::MAX);
+        match response.severity() {
+            Severity::Routine => {
+                tracing::debug!(%method, %path, status, micros, "request answered")
+            }
+            Severity::Refusal => tracing::info!(%method, %path, status, micros, "request refused"),
+            _ => tracing::warn!(%method, %path, status, micros, "request failed"),
+        }
+    }
+}
+
 /// What to do with a complete request, decided without waiting.
 enum Decision<C> {
     Upgrade(AcceptSlot<C>),
@@ -593,7 +631,8 @@ impl<C: Connection> Handler<C> {
                     // A head arrived: the connection no longer waits for one.
                     waiting = None;
                     head_started = None;
-                    Some(self.decide(&request))
+                    let seen = RequestLog::start(rt, request.head.method(), request.head.path());
+                    Some((self.decide(&request), seen))
                 }
             };
             // An interim `100 Continue` goes out before the body is read.
@@ -604,7 +643,7 @@ impl<C: Connection> Handler<C> {
                 }
                 out.clear();
             }
-            let Some(decision) = decision else {
+            let Some((decision, seen)) = decision else {
                 // Between requests, shutdown closes the connection; a new connection still
                 // gets its first request answered (403 once closed), unless it is shed.
                 let idle = http.is_idle() && http.requests_served() > 0;
@@ -648,7 +687,7 @@ impl<C: Connection> Handler<C> {
                         tracing::debug!(%error, "writing Switching Protocols failed; dropping connection");
                         return;
                     }
-                    tracing::info!("raft connection established");
+                    seen.answered(rt, &Response::switching_protocols());
                     let prefix = Prefix::new(tail);
                     slot.fill(rt, Upgraded { io: conn, prefix }).await;
                     return;
@@ -662,6 +701,7 @@ impl<C: Connection> Handler<C> {
                 tracing::debug!(%error, "writing a response failed");
                 return;
             }
+            seen.answered(rt, &response);
             idle_deadline = time::after(rt, timeout);
         }
     }

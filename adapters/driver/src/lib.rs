@@ -40,7 +40,7 @@ pub use bind::{DEFAULT_BACKLOG, bind};
 pub use client::{ChangeMembership, change_membership, dial};
 pub use config::{Authorizer, ClientConfig, Fallback, FallbackRequest, HandlerConfig, Refusal};
 pub use error::{DialError, MembershipError};
-pub use handler::{AcceptSlot, Dispatch, Handler, Upgraded};
+pub use handler::{AcceptSlot, Dispatch, Handler, RequestLog, Upgraded};
 pub use prefix::{Prefix, Prefixed};
 pub use request::{ChangeRequest, Outcome, Requests};
 pub use runtime::{Connection, Dialer, Listener, Runtime};

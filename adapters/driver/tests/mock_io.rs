@@ -216,6 +216,81 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!(probe.text(), format!("{OK}{NOT_FOUND}"));
 }
 
+/// Captures the handler's log lines (tracing's fmt output, no colors or timestamps).
+#[derive(Clone, Default)]
+struct LogLines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogLines {
+    /// Captures this thread's events at debug level and above until the guard drops.
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let lines = Self::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        (lines, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn each_answered_request_is_logged_once_at_its_severity_with_its_duration() {
+    let (lines, _default) = LogLines::capture();
+
+    let rt = Sim::new();
+    let handler = handler(HandlerConfig::default());
+    let join_request: &[u8] =
+        b"POST /raft?id=1&address=c:3 HTTP/1.1\r\nHost: a:1\r\nContent-Length: 0\r\n\r\n";
+    let conn = MockConn::new("c", [Read::Data(cat(&[join_request, ELSEWHERE]))]);
+    let requests = handler.requests();
+    rt.run(join(handler.serve_connection(&rt, conn, peer()), async {
+        let request = requests.recv().await.expect("a request");
+        rt.sleep(Duration::from_millis(1500)).await;
+        assert!(request.respond(Ok(())));
+    }));
+    let text = lines.text();
+    let answered: Vec<_> = text.lines().filter(|l| l.contains("request ")).collect();
+    assert_eq!(answered.len(), 2, "{text}");
+    for (line, expected) in answered.iter().zip([
+        [
+            "DEBUG",
+            "request answered",
+            "method=POST",
+            "path=/raft",
+            "status=200",
+            "micros=1500000",
+        ],
+        [
+            "INFO",
+            "request refused",
+            "method=GET",
+            "path=/elsewhere",
+            "status=404",
+            "micros=0",
+        ],
+    ]) {
+        for part in expected {
+            assert!(line.contains(part), "{part:?} missing from {line:?}");
+        }
+    }
+}
+
 #[test]
 fn bytes_behind_the_upgrade_head_come_first() {
     let rt = Sim::new();
@@ -781,6 +856,45 @@ fn redirect_sends_the_next_connect_to_the_location() {
         "{}",
         leader_probe.text()
     );
+}
+
+#[test]
+fn a_refusal_behind_a_redirect_names_the_leader_and_logs_the_hops() {
+    let (lines, _default) = LogLines::capture();
+    let rt = Sim::new();
+    let follower = answering(
+        "follower",
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: http://leader:2/raft?id=1&address=me:1\r\n\
+         Content-Length: 0\r\n\r\n",
+    );
+    let body = "failed to join server 1: boom\n";
+    let leader = answering("leader", &text_response("403 Forbidden", body, false));
+    let dialer = MockDialer::conns([follower, leader]);
+    let error = change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "follower:1").unwrap_err();
+    // The message stays Go's; the URL that refused is there for the caller.
+    assert_eq!(
+        error.to_string(),
+        "server join failed: http code 403 'failed to join server 1: boom'"
+    );
+    assert_eq!(error.url(), Some("http://leader:2/raft?id=1&address=me:1"));
+    let text = lines.text();
+    let done: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains("membership change failed"))
+        .collect();
+    assert_eq!(done.len(), 1, "{text}");
+    for part in [
+        "INFO",
+        "raft_membership{kind=join id=1 target=follower:1}",
+        "requests=2",
+        "redirects=1",
+    ] {
+        assert!(
+            done[0].contains(part),
+            "{part:?} missing from {:?}",
+            done[0]
+        );
+    }
 }
 
 #[test]

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 /// connections are served with upgrades, which the mounted [`Handler`](crate::Handler) needs to
 /// take Raft connections over. Sockets get `TCP_NODELAY` (Raft traffic shares them); one task
 /// per connection. Accept errors are logged; after those that are not one connection's own
-/// (out of file descriptors, say) it backs off 100 ms rather than spin.
+/// (out of file descriptors, say) it backs off 50 ms rather than spin.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -76,7 +76,7 @@ where
                             | io::ErrorKind::Interrupted
                     );
                     if !own {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
             },

@@ -17,7 +17,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use rafthttp_driver::core::server::Takeover;
 use rafthttp_driver::core::{Header, RequestHead, Response};
-use rafthttp_driver::{Dispatch, Prefix, Upgraded};
+use rafthttp_driver::{Dispatch, Prefix, RequestLog, Upgraded};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
@@ -96,9 +96,10 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
             let head = RequestHead::from_parts(request.method().as_str(), &target, minor, fields);
             handler.driver().dispatch_mounted(&head, takeover)
         };
+        let log = RequestLog::start(&Tokio, request.method().as_str(), request.uri().path());
         let on_upgrade =
             matches!(dispatch, Dispatch::Upgrade(_)).then(|| hyper::upgrade::on(&mut request));
-        Box::pin(async move { Ok(handler.answer(dispatch, on_upgrade).await) })
+        Box::pin(async move { Ok(handler.answer(dispatch, on_upgrade, log).await) })
     }
 }
 
@@ -107,11 +108,14 @@ impl Handler {
         &self,
         dispatch: Dispatch<Compat<Stream>>,
         on_upgrade: Option<OnUpgrade>,
+        log: RequestLog,
     ) -> http::Response<Full<Bytes>> {
         let response = match dispatch {
             Dispatch::Upgrade(slot) => {
                 let Some(on_upgrade) = on_upgrade else {
-                    return convert(&Response::cannot_upgrade());
+                    let response = Response::cannot_upgrade();
+                    log.answered(&Tokio, &response);
+                    return convert(&response);
                 };
                 tokio::spawn(async move {
                     match on_upgrade.await {
@@ -135,6 +139,7 @@ impl Handler {
             Dispatch::Respond(response) => response,
             Dispatch::NotFound => Response::not_found(),
         };
+        log.answered(&Tokio, &response);
         convert(&response)
     }
 }
