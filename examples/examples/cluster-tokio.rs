@@ -14,6 +14,7 @@ use rafthttp_raft::NodeConfig;
 use rafthttp_raft::scenario::three_nodes;
 use rafthttp_tokio::{Handler, Layer, Requests, TcpDialer, Tokio};
 use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
 
 /// A node's HTTP server on a free loopback port, its layer and its membership requests.
 async fn endpoint() -> Result<(Layer, Requests), Box<dyn std::error::Error>> {
@@ -28,7 +29,9 @@ async fn endpoint() -> Result<(Layer, Requests), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `RUST_LOG=debug` shows every request answered and every dial; `info` by default.
     tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpListener;
 use rafthttp_async_std::{ChangeError, Handler, Layer, TcpDialer};
+use tracing_subscriber::EnvFilter;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -19,7 +20,11 @@ async fn start() -> Result<Layer, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_target(false).init();
+    // `RUST_LOG=debug` shows every request answered and every dial; `info` by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
     async_std::task::block_on(async {
         let (node1, node2, node3) = (start().await?, start().await?, start().await?);
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use rafthttp_tokio::{ChangeError, Handler, Layer, TcpDialer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -25,7 +26,11 @@ async fn start() -> Result<Layer, Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_target(false).init();
+    // `RUST_LOG=debug` shows every request answered and every dial; `info` by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
     let (node1, node2, node3) = (start().await?, start().await?, start().await?);
 
     // Node 1, the leader, applies every change.
