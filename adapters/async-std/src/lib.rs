@@ -7,7 +7,7 @@
 //! ([`AsyncStd`], smol's [`Smol`] with [`AsyncStdSpawn`]). New code should use
 //! `rafthttp-smol` directly.
 //!
-//! TLS is smol's too: [`TlsDialer`] dials, [`serve_tls`] serves an async-std listener with a
+//! TLS is smol's too (the `tls` feature, on by default, forwards to smol's): [`TlsDialer`] dials, [`serve_tls`] serves an async-std listener with a
 //! futures-rustls acceptor (see [`rafthttp_smol::Handler::serve_tls`]).
 //!
 //! ```no_run
@@ -30,6 +30,7 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::future::Future;
 use std::io;
@@ -37,10 +38,12 @@ use std::io;
 pub use rafthttp_smol::{
     ChangeError, ChangeKind, ChangeMembership, ChangeRequest, ClientConfig, ClusterId, DialError,
     Dialer, HandlerConfig, InputError, Limits, MembershipError, MissingClusterId, Outcome,
-    RaftPath, Refusal, Requests, Scheme, Stream, TcpDialer, TlsDialer, change_membership, core,
-    futures_rustls, rustls,
+    RaftPath, Refusal, Requests, Scheme, Stream, TcpDialer, change_membership, core,
 };
 use rafthttp_smol::{Smol, Spawn, front};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use rafthttp_smol::{TlsDialer, futures_rustls, rustls};
 
 /// async-std's executor, for [`Smol`]'s tasks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -116,6 +119,8 @@ pub async fn serve(handler: &Handler, listener: async_std::net::TcpListener) -> 
 ///
 /// # Errors
 /// When the listener cannot be moved to the shared reactor registration smol uses.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub async fn serve_tls(
     handler: &Handler,
     listener: async_std::net::TcpListener,

@@ -1,6 +1,7 @@
 //! The user-facing types every runtime crate exposes, written once: a runtime crate implements
-//! [`Front`] (its sockets, its stream type, its TLS acceptor) and names these types with
-//! aliases, in the manner of quinn's `generic` module.
+//! [`Front`] (its sockets and stream type) and, when it offers TLS, [`TlsFront`] (its TLS
+//! acceptor and connector), and names these types with aliases, in the manner of quinn's
+//! `generic` module.
 
 use std::fmt;
 use std::future::{Future, ready};
@@ -34,8 +35,6 @@ pub trait Front: Runtime + Default {
     type Listener: Send + 'static;
     /// A socket the listener accepted.
     type Tcp: Send + 'static;
-    /// The TLS acceptor `serve_tls` takes.
-    type Acceptor: Clone + Send + Sync + 'static;
 
     /// The next connection on `listener`.
     fn accept(
@@ -45,13 +44,6 @@ pub trait Front: Runtime + Default {
     /// A plain TCP stream from an accepted socket.
     fn plain(tcp: Self::Tcp) -> Self::Stream;
 
-    /// A TLS stream from an accepted socket: answers plain HTTP as Go does
-    /// ([`refuse_plain_http`](crate::refuse_plain_http)), then runs the server handshake.
-    fn tls(
-        acceptor: Self::Acceptor,
-        tcp: Self::Tcp,
-    ) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static;
-
     /// The stream, for the driver.
     fn conn(stream: Self::Stream) -> Self::Conn;
 
@@ -60,6 +52,20 @@ pub trait Front: Runtime + Default {
 
     /// Connects a TCP socket to `authority` (with `TCP_NODELAY`).
     fn connect(authority: &str) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
+}
+
+/// A runtime crate's TLS binding (rustls through tokio-rustls or futures-rustls), behind its
+/// `tls` feature: [`Handler::serve_tls`] and [`TlsDialer`] exist for fronts that implement it.
+pub trait TlsFront: Front {
+    /// The TLS acceptor `serve_tls` takes.
+    type Acceptor: Clone + Send + Sync + 'static;
+
+    /// A TLS stream from an accepted socket: answers plain HTTP as Go does
+    /// ([`refuse_plain_http`](crate::refuse_plain_http)), then runs the server handshake.
+    fn tls(
+        acceptor: Self::Acceptor,
+        tcp: Self::Tcp,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static;
 
     /// What a [`TlsDialer`] is built from: the TLS library's client configuration.
     type ClientTls: Send + Sync + 'static;
@@ -80,11 +86,11 @@ pub trait Front: Runtime + Default {
 /// authority dialed (a DNS name or an IP address). Membership redirects are followed over TLS
 /// whether their Location says `http` (what Go and, by default, our `serve_tls` write) or
 /// `https`; the certificate is checked against the Location's host.
-pub struct TlsDialer<F: Front> {
+pub struct TlsDialer<F: TlsFront> {
     connector: F::Connector,
 }
 
-impl<F: Front> TlsDialer<F> {
+impl<F: TlsFront> TlsDialer<F> {
     /// A dialer with the TLS library's client configuration (for rustls, an
     /// `Arc<rustls::ClientConfig>`; for mutual TLS, one with a client certificate).
     pub fn new(config: F::ClientTls) -> Self {
@@ -94,7 +100,7 @@ impl<F: Front> TlsDialer<F> {
     }
 }
 
-impl<F: Front> Clone for TlsDialer<F> {
+impl<F: TlsFront> Clone for TlsDialer<F> {
     fn clone(&self) -> Self {
         Self {
             connector: self.connector.clone(),
@@ -102,13 +108,13 @@ impl<F: Front> Clone for TlsDialer<F> {
     }
 }
 
-impl<F: Front> fmt::Debug for TlsDialer<F> {
+impl<F: TlsFront> fmt::Debug for TlsDialer<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsDialer").finish_non_exhaustive()
     }
 }
 
-impl<F: Front> Dialer<F::Stream> for TlsDialer<F> {
+impl<F: TlsFront> Dialer<F::Stream> for TlsDialer<F> {
     async fn connect(&self, authority: &str) -> io::Result<F::Stream> {
         let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);
         let host = tls::server_name(authority).map_err(|e| invalid(e.to_string()))?;
@@ -238,25 +244,6 @@ impl<F: Front> Handler<F> {
             .await;
     }
 
-    /// Serves HTTPS on `listener`, as [`serve`](Self::serve) does HTTP: each connection's TLS
-    /// handshake runs in that connection's task, bounded by
-    /// [`idle_timeout`](HandlerConfig::idle_timeout), so a slow client never stalls the others.
-    /// Redirects to the leader use [`HandlerConfig::scheme`]: `http` by default, as the Go
-    /// package writes them even over TLS (Go clients can only follow those; ours follow both).
-    /// A client that sends plain HTTP gets Go's `400 Bad Request` ("Client sent an HTTP request
-    /// to an HTTPS server") instead of a TLS alert. For mutual TLS, build the acceptor's config
-    /// with a client verifier (`WebPkiClientVerifier`); inbound streams then carry the
-    /// client's certificates.
-    pub async fn serve_tls(&self, listener: F::Listener, acceptor: F::Acceptor) {
-        let tls = move |tcp| {
-            let accept = F::tls(acceptor.clone(), tcp);
-            async move { accept.await.map(F::conn) }
-        };
-        self.inner
-            .serve_with(self.rt.clone(), Accepting::<F>(listener), tls)
-            .await;
-    }
-
     /// Serves one connection accepted elsewhere (for an application with its own accept loop).
     pub async fn serve_connection(&self, stream: F::Stream, peer: SocketAddr) {
         self.inner
@@ -293,6 +280,27 @@ impl<F: Front> Handler<F> {
     /// The runtime.
     pub fn runtime(&self) -> &F {
         &self.rt
+    }
+}
+
+impl<F: TlsFront> Handler<F> {
+    /// Serves HTTPS on `listener`, as [`serve`](Self::serve) does HTTP: each connection's TLS
+    /// handshake runs in that connection's task, bounded by
+    /// [`idle_timeout`](HandlerConfig::idle_timeout), so a slow client never stalls the others.
+    /// Redirects to the leader use [`HandlerConfig::scheme`]: `http` by default, as the Go
+    /// package writes them even over TLS (Go clients can only follow those; ours follow both).
+    /// A client that sends plain HTTP gets Go's `400 Bad Request` ("Client sent an HTTP request
+    /// to an HTTPS server") instead of a TLS alert. For mutual TLS, build the acceptor's config
+    /// with a client verifier (`WebPkiClientVerifier`); inbound streams then carry the
+    /// client's certificates.
+    pub async fn serve_tls(&self, listener: F::Listener, acceptor: F::Acceptor) {
+        let tls = move |tcp| {
+            let accept = F::tls(acceptor.clone(), tcp);
+            async move { accept.await.map(F::conn) }
+        };
+        self.inner
+            .serve_with(self.rt.clone(), Accepting::<F>(listener), tls)
+            .await;
     }
 }
 
@@ -572,13 +580,14 @@ impl<T, L, O: ?Sized> fmt::Debug for Streamed<T, L, O> {
     }
 }
 
-/// Declares a runtime crate's `Stream` over [`Streamed`], for TLS streams from a rustls
-/// binding (tokio-rustls, futures-rustls): the trait object `Io` for other streams, the
-/// `Stream` type with `from_io`, `peer_certificates`, `Deref` to its [`Streamed`] (`tcp()`,
-/// `tls()`, `buffered()`), and `From` its TCP and TLS streams (with `TCP_NODELAY`: Raft sends
-/// small messages and waits for replies). The crate then forwards its runtime's IO traits to
-/// `Stream::io`, reading `Stream::prefix` first: only those impls differ between runtimes,
-/// and the orphan rule keeps them (and so the type) in the runtime crate.
+/// Declares a runtime crate's `Stream` over [`Streamed`]: the trait object `Io` for other
+/// streams, the `Stream` type with `from_io`, `Deref` to its [`Streamed`] (`tcp()`, `tls()`,
+/// `buffered()`), and `From` its TCP stream (with `TCP_NODELAY`: Raft sends small messages and
+/// waits for replies). Given a `tls` stream type from a rustls binding (tokio-rustls,
+/// futures-rustls), also `From` it and `peer_certificates`; without one, the TLS kind is
+/// uninhabited. The crate then forwards its runtime's IO traits to `Stream::io`, reading
+/// `Stream::prefix` first: only those impls differ between runtimes, and the orphan rule keeps
+/// them (and so the type) in the runtime crate.
 #[macro_export]
 macro_rules! stream_type {
     (
@@ -587,6 +596,49 @@ macro_rules! stream_type {
         certificate: $cert:ty,
         io: $read:path, $write:path $(,)?
     ) => {
+        $crate::stream_type!(@common $tcp, $tls, $read, $write);
+
+        impl Stream {
+            /// The certificate chain the peer presented, when the stream is TLS and the peer
+            /// sent one (a server always does; a client under mutual TLS). The first is the
+            /// peer's own.
+            pub fn peer_certificates(&self) -> Option<&[$cert]> {
+                self.0.tls()?.get_ref().1.peer_certificates()
+            }
+
+            fn io(self: ::std::pin::Pin<&mut Self>) -> ::std::pin::Pin<&mut dyn Io> {
+                match self.get_mut().0.io() {
+                    $crate::front::Io::Tcp(tcp) => tcp,
+                    $crate::front::Io::Tls(tls) => tls,
+                    $crate::front::Io::Other(io) => io,
+                }
+            }
+        }
+
+        impl From<$tls> for Stream {
+            fn from(tls: $tls) -> Self {
+                let _ = tls.get_ref().0.set_nodelay(true);
+                Self($crate::front::Streamed::from_tls(tls))
+            }
+        }
+    };
+    (
+        tcp: $tcp:ty,
+        io: $read:path, $write:path $(,)?
+    ) => {
+        $crate::stream_type!(@common $tcp, ::std::convert::Infallible, $read, $write);
+
+        impl Stream {
+            fn io(self: ::std::pin::Pin<&mut Self>) -> ::std::pin::Pin<&mut dyn Io> {
+                match self.get_mut().0.io() {
+                    $crate::front::Io::Tcp(tcp) => tcp,
+                    $crate::front::Io::Tls(tls) => match *tls {},
+                    $crate::front::Io::Other(io) => io,
+                }
+            }
+        }
+    };
+    (@common $tcp:ty, $tls:ty, $read:path, $write:path) => {
         /// The IO traits of a stream a custom dialer returns, as a trait object.
         pub trait Io: $read + $write + Send + 'static {}
         impl<T: $read + $write + Send + 'static> Io for T {}
@@ -602,21 +654,6 @@ macro_rules! stream_type {
             /// Wraps any stream (an in-memory pipe, another transport, ...).
             pub fn from_io<T: $read + $write + Send + 'static>(io: T) -> Self {
                 Self($crate::front::Streamed::from_other(Box::pin(io)))
-            }
-
-            /// The certificate chain the peer presented, when the stream is TLS and the peer
-            /// sent one (a server always does; a client under mutual TLS). The first is the
-            /// peer's own.
-            pub fn peer_certificates(&self) -> Option<&[$cert]> {
-                self.0.tls()?.get_ref().1.peer_certificates()
-            }
-
-            fn io(self: ::std::pin::Pin<&mut Self>) -> ::std::pin::Pin<&mut dyn Io> {
-                match self.get_mut().0.io() {
-                    $crate::front::Io::Tcp(tcp) => tcp,
-                    $crate::front::Io::Tls(tls) => tls,
-                    $crate::front::Io::Other(io) => io,
-                }
             }
 
             fn prefix(&mut self) -> &mut $crate::Prefix {
@@ -636,13 +673,6 @@ macro_rules! stream_type {
             fn from(tcp: $tcp) -> Self {
                 let _ = tcp.set_nodelay(true);
                 Self($crate::front::Streamed::from_tcp(tcp))
-            }
-        }
-
-        impl From<$tls> for Stream {
-            fn from(tls: $tls) -> Self {
-                let _ = tls.get_ref().0.set_nodelay(true);
-                Self($crate::front::Streamed::from_tls(tls))
             }
         }
     };

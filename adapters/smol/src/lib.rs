@@ -11,7 +11,8 @@
 //! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing
 //!   futures-io's `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read
 //!   first.
-//! - TLS with rustls (futures-rustls, ring provider): [`TlsDialer`] dials,
+//! - TLS with rustls (futures-rustls, ring provider), with the `tls` feature (on by default):
+//!   [`TlsDialer`] dials,
 //!   [`Handler::serve_tls`] serves; the handshake runs in each connection's task. Redirects
 //!   follow [`HandlerConfig::scheme`] (`http` by default, as Go writes them over TLS too).
 //!   Mutual TLS: a client verifier in the server config, a client certificate in the dialer's,
@@ -53,18 +54,19 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
-use futures_rustls::pki_types::{CertificateDer, ServerName};
-use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use rafthttp_driver as driver;
 pub use rafthttp_driver::front;
 use smol::net::{TcpListener, TcpStream};
@@ -76,12 +78,11 @@ pub use driver::{
     FallbackRequest, HandlerConfig, InputError, Limits, MembershipError, MissingClusterId, Outcome,
     RaftPath, Refusal, Requests, Runtime, Scheme,
 };
-/// futures-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`].
-pub use futures_rustls;
-/// rustls, to build the [`TlsDialer`]'s and [`Handler::serve_tls`]'s configurations.
-pub use futures_rustls::rustls;
 /// smol's networking types (the listener [`Handler::serve`] takes).
 pub use smol::net;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::{TlsDialer, futures_rustls, rustls};
 
 /// A timer on the async-io reactor, completing at an instant.
 #[derive(Debug)]
@@ -150,7 +151,6 @@ impl<S: Spawn> front::Front for Smol<S> {
     type Conn = Stream;
     type Listener = TcpListener;
     type Tcp = TcpStream;
-    type Acceptor = TlsAcceptor;
 
     async fn accept(listener: &mut TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         listener.accept().await
@@ -158,13 +158,6 @@ impl<S: Spawn> front::Front for Smol<S> {
 
     fn plain(tcp: TcpStream) -> Stream {
         Stream::from(tcp)
-    }
-
-    async fn tls(acceptor: TlsAcceptor, mut tcp: TcpStream) -> io::Result<Stream> {
-        let mut first = [0u8; 1];
-        let n = tcp.peek(&mut first).await?;
-        driver::refuse_plain_http(&first[..n], &mut tcp).await?;
-        Ok(Stream::from(TlsStream::from(acceptor.accept(tcp).await?)))
     }
 
     fn conn(stream: Stream) -> Stream {
@@ -178,26 +171,19 @@ impl<S: Spawn> front::Front for Smol<S> {
     async fn connect(authority: &str) -> io::Result<TcpStream> {
         TcpStream::connect(authority).await
     }
-
-    type ClientTls = Arc<rustls::ClientConfig>;
-    type Connector = TlsConnector;
-    type ServerName = ServerName<'static>;
-
-    async fn handshake(
-        connector: &TlsConnector,
-        name: ServerName<'static>,
-        tcp: TcpStream,
-    ) -> io::Result<Stream> {
-        Ok(Stream::from(TlsStream::from(
-            connector.connect(name, tcp).await?,
-        )))
-    }
 }
 
+#[cfg(feature = "tls")]
 driver::stream_type! {
     tcp: TcpStream,
-    tls: TlsStream<TcpStream>,
-    certificate: CertificateDer<'static>,
+    tls: futures_rustls::TlsStream<TcpStream>,
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    io: AsyncRead, AsyncWrite,
+}
+
+#[cfg(not(feature = "tls"))]
+driver::stream_type! {
+    tcp: TcpStream,
     io: AsyncRead, AsyncWrite,
 }
 
@@ -250,37 +236,6 @@ impl Dialer<Stream> for TcpDialer {
         TcpStream::connect(authority).await.map(Stream::from)
     }
 }
-
-/// TLS over TCP with rustls and futures-rustls ([`front::TlsDialer`]): the server's certificate
-/// is checked against the host of the authority dialed (a DNS name or an IP address).
-/// Membership redirects are followed over TLS whether their Location says `http` (what Go and,
-/// by default, our `serve_tls` write) or `https`; the certificate is checked against the
-/// Location's host.
-///
-/// For mutual TLS, build the config with a client certificate (`with_client_auth_cert`).
-/// Build it with
-/// `ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))`
-/// (or `ClientConfig::builder()` when the process has exactly one provider).
-///
-/// ```no_run
-/// use std::sync::Arc;
-/// use std::time::Duration;
-/// use rafthttp_smol::rustls::{self, ClientConfig, RootCertStore};
-/// use rafthttp_smol::{Handler, Layer, TlsDialer};
-///
-/// # async fn run(roots: RootCertStore) -> Result<(), Box<dyn std::error::Error>> {
-/// let provider = Arc::new(rustls::crypto::ring::default_provider());
-/// let config = ClientConfig::builder_with_provider(provider)
-///     .with_safe_default_protocol_versions()?
-///     .with_root_certificates(roots)
-///     .with_no_client_auth();
-/// let layer = Layer::new("10.0.0.1:8443", Handler::new(), TlsDialer::new(Arc::new(config)))?;
-/// let stream = layer.dial("10.0.0.2:8443", Duration::from_secs(1)).await?;
-/// # drop(stream);
-/// # Ok(())
-/// # }
-/// ```
-pub type TlsDialer = front::TlsDialer<Smol>;
 
 /// A listener on `addr` with a listen backlog of [`DEFAULT_BACKLOG`](driver::DEFAULT_BACKLOG)
 /// (4096, as far as the system allows), for bursts of simultaneous dials and joins; the

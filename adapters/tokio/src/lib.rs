@@ -10,7 +10,8 @@
 //! - [`Layer`]: one node's endpoint: accept, dial, join, leave, addr, close.
 //! - [`Stream`]: the one stream type both `accept()` and `dial()` return, implementing tokio's
 //!   `AsyncRead`/`AsyncWrite`. Bytes that arrived behind the HTTP head are read first.
-//! - TLS with rustls (tokio-rustls, ring provider): [`TlsDialer`] dials, [`Handler::serve_tls`](front::Handler::serve_tls)
+//! - TLS with rustls (tokio-rustls, ring provider), with the `tls` feature (on by default):
+//!   [`TlsDialer`] dials, [`Handler::serve_tls`](front::Handler::serve_tls)
 //!   serves; the handshake runs in each connection's task. Redirects follow
 //!   [`HandlerConfig::scheme`] (`http` by default, as Go writes them over TLS too). Mutual
 //!   TLS: a client verifier in the server config, a client certificate in the dialer's, and
@@ -62,6 +63,8 @@
 mod http;
 #[cfg(feature = "hyper")]
 mod mount;
+#[cfg(feature = "tls")]
+mod tls;
 
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
@@ -72,7 +75,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -80,8 +82,6 @@ use rafthttp_driver as driver;
 pub use rafthttp_driver::front;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use driver::core;
@@ -91,10 +91,9 @@ pub use driver::{
     FallbackRequest, HandlerConfig, InputError, Limits, MembershipError, MissingClusterId, Outcome,
     RaftPath, Refusal, Requests, Scheme,
 };
-/// tokio-rustls, for the [`TlsAcceptor`] of [`Handler::serve_tls`](front::Handler::serve_tls).
-pub use tokio_rustls;
-/// rustls, to build the [`TlsDialer`]'s and `serve_tls`'s configurations.
-pub use tokio_rustls::rustls;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::{TlsDialer, rustls, tokio_rustls};
 
 /// tokio, as the driver sees it: its timer and spawn, its sockets, [`Stream`] and TLS types.
 #[derive(Debug, Clone, Copy, Default)]
@@ -120,7 +119,6 @@ impl front::Front for Tokio {
     type Conn = Compat<Stream>;
     type Listener = TcpListener;
     type Tcp = TcpStream;
-    type Acceptor = TlsAcceptor;
 
     fn accept(
         listener: &mut TcpListener,
@@ -130,13 +128,6 @@ impl front::Front for Tokio {
 
     fn plain(tcp: TcpStream) -> Stream {
         Stream::from(tcp)
-    }
-
-    async fn tls(acceptor: TlsAcceptor, mut tcp: TcpStream) -> io::Result<Stream> {
-        let mut first = [0u8; 1];
-        let n = tcp.peek(&mut first).await?;
-        driver::refuse_plain_http(&first[..n], &mut (&mut tcp).compat()).await?;
-        Ok(Stream::from(TlsStream::from(acceptor.accept(tcp).await?)))
     }
 
     fn conn(stream: Stream) -> Compat<Stream> {
@@ -150,26 +141,19 @@ impl front::Front for Tokio {
     fn connect(authority: &str) -> impl Future<Output = io::Result<TcpStream>> + Send {
         TcpStream::connect(authority.to_owned())
     }
-
-    type ClientTls = Arc<rustls::ClientConfig>;
-    type Connector = TlsConnector;
-    type ServerName = ServerName<'static>;
-
-    async fn handshake(
-        connector: &TlsConnector,
-        name: ServerName<'static>,
-        tcp: TcpStream,
-    ) -> io::Result<Stream> {
-        Ok(Stream::from(TlsStream::from(
-            connector.connect(name, tcp).await?,
-        )))
-    }
 }
 
+#[cfg(feature = "tls")]
 driver::stream_type! {
     tcp: TcpStream,
-    tls: TlsStream<TcpStream>,
-    certificate: CertificateDer<'static>,
+    tls: tokio_rustls::TlsStream<TcpStream>,
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    io: AsyncRead, AsyncWrite,
+}
+
+#[cfg(not(feature = "tls"))]
+driver::stream_type! {
+    tcp: TcpStream,
     io: AsyncRead, AsyncWrite,
 }
 
@@ -230,37 +214,6 @@ impl Dialer<Stream> for TcpDialer {
         TcpStream::connect(authority).await.map(Stream::from)
     }
 }
-
-/// TLS over TCP with rustls and tokio-rustls ([`front::TlsDialer`]): the server's certificate
-/// is checked against the host of the authority dialed (a DNS name or an IP address).
-/// Membership redirects are followed over TLS whether their Location says `http` (what Go and,
-/// by default, our `serve_tls` write) or `https`; the certificate is checked against the
-/// Location's host.
-///
-/// For mutual TLS, build the config with a client certificate (`with_client_auth_cert`).
-/// Build it with
-/// `ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))`
-/// (or `ClientConfig::builder()` when the process has exactly one provider).
-///
-/// ```no_run
-/// use std::sync::Arc;
-/// use std::time::Duration;
-/// use rafthttp_tokio::rustls::{self, ClientConfig, RootCertStore};
-/// use rafthttp_tokio::{Handler, Layer, TlsDialer};
-///
-/// # async fn run(roots: RootCertStore) -> Result<(), Box<dyn std::error::Error>> {
-/// let provider = Arc::new(rustls::crypto::ring::default_provider());
-/// let config = ClientConfig::builder_with_provider(provider)
-///     .with_safe_default_protocol_versions()?
-///     .with_root_certificates(roots)
-///     .with_no_client_auth();
-/// let layer = Layer::new("10.0.0.1:8443", Handler::new(), TlsDialer::new(Arc::new(config)))?;
-/// let stream = layer.dial("10.0.0.2:8443", Duration::from_secs(1)).await?;
-/// # drop(stream);
-/// # Ok(())
-/// # }
-/// ```
-pub type TlsDialer = front::TlsDialer<Tokio>;
 
 /// A listener on `addr` with a listen backlog of [`DEFAULT_BACKLOG`](driver::DEFAULT_BACKLOG)
 /// (4096, as far as the system allows), for bursts of simultaneous dials and joins; the

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
-use rafthttp_smol::front::{Front, Handler, Layer};
+use rafthttp_smol::front::{Handler, Layer, TlsFront};
 use rafthttp_smol::{Dialer, Scheme, Stream, TcpDialer, TlsDialer};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,7 +31,11 @@ pub(crate) trait Exec {
     /// The name in the table.
     const NAME: &'static str;
     /// The runtime rafthttp spawns its tasks on.
-    type Rt: Front<Stream = Stream, Listener = rafthttp_smol::net::TcpListener, Acceptor = TlsAcceptor>;
+    type Rt: TlsFront<
+            Stream = Stream,
+            Listener = rafthttp_smol::net::TcpListener,
+            Acceptor = TlsAcceptor,
+        >;
     /// The runtime's TCP stream.
     type Tcp: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// The runtime's TCP listener.
