@@ -71,7 +71,8 @@ pub use head::{
 };
 pub use membership::{ChangeError, ChangeKind};
 pub use server::{
-    Availability, Change, ClusterId, MissingClusterId, Response, Route, Router, Severity, Takeover,
+    Availability, Change, ClusterId, Endpoint, MissingClusterId, Response, Route, Router, Severity,
+    Takeover,
 };
 pub use target::{ExtraHeaders, RaftPath, Scheme, authority_host, check_authority, tls};
 

@@ -27,15 +27,20 @@ impl ChangeKind {
             Self::Leave => "DELETE",
         }
     }
+
+    /// `join` or `leave`, as in the Go package's messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Join => "join",
+            Self::Leave => "leave",
+        }
+    }
 }
 
 impl fmt::Display for ChangeKind {
     /// `join` or `leave`, as in the Go package's messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Join => "join",
-            Self::Leave => "leave",
-        })
+        f.write_str(self.as_str())
     }
 }
 

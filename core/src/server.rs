@@ -5,7 +5,7 @@
 //! a connection that cannot be handed over).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use crate::error::{InputError, RequestError};
 use crate::head::RequestHead;
@@ -172,6 +172,41 @@ pub enum Severity {
     Failure,
 }
 
+/// What a request asks for, by its method and path ([`Router::endpoint`]): a label for logs
+/// and metrics, decided before (and whatever) the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET` on the Raft path: a Raft connection.
+    Upgrade,
+    /// `POST` on the Raft path.
+    Join,
+    /// `DELETE` on the Raft path.
+    Leave,
+    /// Another method on the Raft path.
+    Raft,
+    /// Another path.
+    Other,
+}
+
+impl Endpoint {
+    /// `upgrade`, `join`, `leave`, `raft` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upgrade => "upgrade",
+            Self::Join => "join",
+            Self::Leave => "leave",
+            Self::Raft => "raft",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What to do with a request, decided from its head alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -217,6 +252,19 @@ impl Router {
     /// The Raft path.
     pub fn path(&self) -> &RaftPath {
         &self.path
+    }
+
+    /// What `head` asks for, by its method and path alone.
+    pub fn endpoint(&self, head: &RequestHead<'_>) -> Endpoint {
+        if head.path() != self.path.path() {
+            return Endpoint::Other;
+        }
+        match head.method() {
+            "GET" => Endpoint::Upgrade,
+            "POST" => Endpoint::Join,
+            "DELETE" => Endpoint::Leave,
+            _ => Endpoint::Raft,
+        }
     }
 
     /// Decides what to do with `head`, given whether the handler is open.
@@ -574,6 +622,23 @@ pub fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_is_the_method_on_the_raft_path() {
+        let router = Router::new(RaftPath::default());
+        let cases = [
+            ("GET", "/raft", Endpoint::Upgrade),
+            ("POST", "/raft?id=1", Endpoint::Join),
+            ("DELETE", "/raft?id=1", Endpoint::Leave),
+            ("PUT", "/raft", Endpoint::Raft),
+            ("GET", "/raft/", Endpoint::Other),
+            ("POST", "/health", Endpoint::Other),
+        ];
+        for (method, target, endpoint) in cases {
+            let head = RequestHead::from_parts(method, target, 1, Vec::new());
+            assert_eq!(router.endpoint(&head), endpoint, "{method} {target}");
+        }
+    }
 
     #[test]
     fn severity_follows_the_status_class() {

@@ -65,7 +65,9 @@ pub async fn dial<R: Runtime, D: Dialer>(
         .await
         .map_err(|time::Elapsed| DialError::Timeout(timeout))
         .and_then(|result| result);
-    let micros = micros_since(rt, started);
+    let took = rt.now().saturating_duration_since(started);
+    crate::measure::dial(result.is_ok(), took);
+    let micros = micros(took);
     span.in_scope(|| match &result {
         Ok(_) => tracing::debug!(micros, "raft connection dialed"),
         Err(error) => tracing::debug!(micros, %error, "raft dial failed"),
@@ -73,8 +75,8 @@ pub async fn dial<R: Runtime, D: Dialer>(
     result
 }
 
-fn micros_since<R: Runtime>(rt: &R, since: std::time::Instant) -> u64 {
-    u64::try_from(rt.now().saturating_duration_since(since).as_micros()).unwrap_or(u64::MAX)
+fn micros(took: std::time::Duration) -> u64 {
+    u64::try_from(took.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Reads once, appending to `buf`; the end of the stream is an error here.
@@ -232,7 +234,9 @@ pub async fn change_membership<R: Runtime, D: Dialer>(
         match output {
             Output::Done(result) => {
                 let (requests, redirects) = (client.requests_sent(), client.redirects_followed());
-                let micros = micros_since(rt, started);
+                let took = rt.now().saturating_duration_since(started);
+                crate::measure::membership(kind, result.is_ok(), took);
+                let micros = micros(took);
                 span.in_scope(|| match &result {
                     Ok(()) => tracing::info!(requests, redirects, micros, "membership change accepted"),
                     Err(error @ CoreError::Scheme { .. }) => {

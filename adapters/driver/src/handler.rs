@@ -13,7 +13,9 @@ use futures_util::future::{Either, select};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use rafthttp_core::connection::{Event, Request, ServerConnection};
 use rafthttp_core::server::{Availability, Takeover};
-use rafthttp_core::{Change, ChangeError, RequestHead, Response, Route, Router, Severity};
+use rafthttp_core::{
+    Change, ChangeError, Endpoint, RequestHead, Response, Route, Router, Severity,
+};
 use tracing::Instrument;
 
 use crate::admission::{Admission, Refused, Waiting};
@@ -182,6 +184,16 @@ impl<C> Handler<C> {
         self.dispatch_routed(head, route)
     }
 
+    /// Starts the record of a request whose head just arrived; see [`RequestLog`].
+    pub fn request_log<R: Runtime>(&self, rt: &R, head: &RequestHead<'_>) -> RequestLog {
+        RequestLog {
+            method: head.method().to_owned(),
+            path: head.path().to_owned(),
+            endpoint: self.inner.router.endpoint(head),
+            since: rt.now(),
+        }
+    }
+
     fn dispatch_routed(&self, head: &RequestHead<'_>, route: Route) -> Dispatch<C> {
         let acts = matches!(route, Route::Upgrade | Route::Change(_));
         if let (true, Some(authorizer)) = (acts, &self.inner.config.authorizer) {
@@ -218,6 +230,7 @@ impl<C> Handler<C> {
                 (n < cap).then_some(n + 1)
             })
             .ok()?;
+        crate::measure::accept_queue(1);
         Some(AcceptSlot {
             handler: self.clone(),
             filled: false,
@@ -238,6 +251,7 @@ impl<C> Handler<C> {
                 return Err(closed_error());
             };
             self.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            crate::measure::accept_queue(-1);
             if self.is_closed() {
                 return Err(closed_error());
             }
@@ -309,6 +323,7 @@ impl<C> Handler<C> {
         self.inner.accept_tx.close();
         while let Ok(pending) = self.inner.accept_rx.try_recv() {
             self.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            crate::measure::accept_queue(-1);
             if lock(&pending.slot).take().is_some() {
                 tracing::debug!("closing raft connection not accepted before shutdown");
             }
@@ -361,6 +376,7 @@ impl<C> AcceptSlot<C> {
         if inner.accept_tx.try_send(pending).is_err() {
             // Closed since the slot was reserved.
             inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            crate::measure::accept_queue(-1);
             tracing::debug!("raft handler closed before the connection was queued");
             return;
         }
@@ -376,6 +392,7 @@ impl<C> Drop for AcceptSlot<C> {
     fn drop(&mut self) {
         if !self.filled {
             self.handler.inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            crate::measure::accept_queue(-1);
         }
     }
 }
@@ -442,31 +459,25 @@ async fn write_all<R: Runtime, C: Connection>(
 /// A request as the log sees it: one event per request answered, with its method, path,
 /// status and duration in microseconds (the connection's span carries the peer), at the level
 /// the response's [`Severity`] calls for: debug when served or redirected, info when refused,
-/// warn on a failure. Every HTTP front end (standalone `serve`, the hyper mount) logs through
-/// it.
+/// warn on a failure; with the `metrics` feature, also counted and timed by endpoint and
+/// status. Every HTTP front end (standalone `serve`, the hyper mount) records through it:
+/// [`Handler::request_log`] starts one.
 #[derive(Debug)]
 pub struct RequestLog {
     method: String,
     path: String,
+    endpoint: Endpoint,
     since: Instant,
 }
 
 impl RequestLog {
-    /// A request with `method` and `path` arrived now.
-    pub fn start<R: Runtime>(rt: &R, method: &str, path: &str) -> Self {
-        Self {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            since: rt.now(),
-        }
-    }
-
     /// It was answered with `response`: records the event.
     pub fn answered<R: Runtime>(&self, rt: &R, response: &Response) {
         let (method, path) = (&self.method, &self.path);
         let status = response.status();
-        let micros = u64::try_from(rt.now().saturating_duration_since(self.since).as_micros())
-            .unwrap_or(u64::MAX);
+        let took = rt.now().saturating_duration_since(self.since);
+        crate::measure::request(self.endpoint, status, took);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         match response.severity() {
             Severity::Routine => {
                 tracing::debug!(%method, %path, status, micros, "request answered")
@@ -631,7 +642,7 @@ impl<C: Connection> Handler<C> {
                     // A head arrived: the connection no longer waits for one.
                     waiting = None;
                     head_started = None;
-                    let seen = RequestLog::start(rt, request.head.method(), request.head.path());
+                    let seen = self.request_log(rt, &request.head);
                     Some((self.decide(&request), seen))
                 }
             };

@@ -20,8 +20,13 @@
 //!
 //! Every wait has a deadline and every queue a bound: the accept queue refuses upgrades with
 //! 503 when full, membership requests wait for room and an answer within the handler's timeout.
+//!
+//! With the `metrics` feature, requests answered, the accept queue's depth, dials and membership
+//! changes are measured through the [`metrics`](https://docs.rs/metrics) facade (names and
+//! labels in the workspace README, "Metrics"); the application installs the recorder.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admission;
 mod bind;
@@ -30,6 +35,7 @@ mod config;
 mod error;
 pub mod front;
 mod handler;
+mod measure;
 mod prefix;
 mod request;
 mod runtime;

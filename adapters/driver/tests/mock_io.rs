@@ -1203,3 +1203,121 @@ fn requests_skip_abandoned_requests() {
     assert_eq!(taken, "5", "the Stream skipped the abandoned request");
     assert_eq!(response.body(), "failed to join server 5: no\n");
 }
+
+// ---------------------------------------------------------------------------------------------
+// metrics
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "metrics")]
+mod metrics_feature {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    /// The value recorded under `name` with exactly `labels`.
+    fn value<'a>(
+        snapshot: &'a [(
+            metrics_util::CompositeKey,
+            Option<metrics::Unit>,
+            Option<metrics::SharedString>,
+            DebugValue,
+        )],
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Option<&'a DebugValue> {
+        snapshot.iter().find_map(|(key, _, _, value)| {
+            let key = key.key();
+            let found: Vec<_> = key.labels().map(|l| (l.key(), l.value())).collect();
+            (key.name() == name && found == labels).then_some(value)
+        })
+    }
+
+    fn samples(value: Option<&DebugValue>) -> usize {
+        match value {
+            Some(DebugValue::Histogram(samples)) => samples.len(),
+            other => panic!("not a histogram: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_queue_dials_and_membership_changes_are_measured() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let rt = Sim::new();
+        let handler = handler(HandlerConfig::default().with_accept_queue(1));
+        let upgrade = || MockConn::new("upgrade", [Read::Data(UPGRADE.to_vec())]);
+        let join_request: &[u8] =
+            b"POST /raft?id=1&address=c:3 HTTP/1.1\r\nHost: a:1\r\nContent-Length: 0\r\n\r\n";
+        let requests = handler.requests();
+        let dialer = MockDialer::new([
+            Connect::Conn(MockConn::new("dial", [Read::Data(SWITCHING.to_vec())])),
+            Connect::Refused,
+            Connect::Conn(answering("join", OK)),
+            Connect::Refused,
+        ]);
+        metrics::with_local_recorder(&recorder, || {
+            rt.run(async {
+                // Queued, then refused with 503 while the queue (of one) is full, then
+                // accepted; a third is queued and never accepted.
+                let first = handler.serve_connection(&rt, upgrade(), peer());
+                let second = handler.serve_connection(&rt, upgrade(), peer());
+                let ((), ((), accepted)) =
+                    join(first, join(second, within(&rt, WAIT, handler.accept()))).await;
+                assert!(matches!(accepted, Some(Ok(_))), "{accepted:?}");
+                handler.serve_connection(&rt, upgrade(), peer()).await;
+                let conn = MockConn::new("c", [Read::Data(cat(&[join_request, ELSEWHERE]))]);
+                join(handler.serve_connection(&rt, conn, peer()), async {
+                    let request = requests.recv().await.expect("a request");
+                    assert!(request.respond(Ok(())));
+                })
+                .await;
+            });
+            assert!(dial_with(&rt, &dialer, WAIT).is_ok());
+            assert!(dial_with(&rt, &dialer, WAIT).is_err());
+            change(&rt, &dialer, ChangeKind::Join, "1", "me:1", "t:1").expect("join");
+            change(&rt, &dialer, ChangeKind::Leave, "1", "", "t:1").expect_err("refused");
+        });
+        let snapshot = snapshotter.snapshot().into_vec();
+        let requests = |endpoint, status| {
+            value(
+                &snapshot,
+                "rafthttp_requests_total",
+                &[("endpoint", endpoint), ("status", status)],
+            )
+        };
+        assert_eq!(requests("upgrade", "101"), Some(&DebugValue::Counter(2)));
+        assert_eq!(requests("upgrade", "503"), Some(&DebugValue::Counter(1)));
+        assert_eq!(requests("join", "200"), Some(&DebugValue::Counter(1)));
+        assert_eq!(requests("other", "404"), Some(&DebugValue::Counter(1)));
+        assert_eq!(
+            samples(value(
+                &snapshot,
+                "rafthttp_request_duration_seconds",
+                &[("endpoint", "upgrade")]
+            )),
+            3
+        );
+        assert_eq!(
+            value(&snapshot, "rafthttp_accept_queue_depth", &[]),
+            Some(&DebugValue::Gauge(1.0.into())),
+            "two queued, one accepted"
+        );
+        let dials = |outcome| value(&snapshot, "rafthttp_dials_total", &[("outcome", outcome)]);
+        assert_eq!(dials("ok"), Some(&DebugValue::Counter(1)));
+        assert_eq!(dials("error"), Some(&DebugValue::Counter(1)));
+        assert_eq!(
+            samples(value(&snapshot, "rafthttp_dial_duration_seconds", &[])),
+            2
+        );
+        let changes = |kind, outcome| {
+            value(
+                &snapshot,
+                "rafthttp_membership_changes_total",
+                &[("kind", kind), ("outcome", outcome)],
+            )
+        };
+        assert_eq!(changes("join", "ok"), Some(&DebugValue::Counter(1)));
+        assert_eq!(changes("leave", "error"), Some(&DebugValue::Counter(1)));
+        assert_eq!(changes("join", "error"), None);
+    }
+}

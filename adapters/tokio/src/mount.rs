@@ -70,7 +70,7 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
         // hyper parsed and bounded the head already: the core gets a view of it, with the Raft
         // path as target (the application's router chose this service; axum's `nest` strips
         // prefixes) and the request's query.
-        let dispatch = {
+        let (dispatch, log) = {
             let path = handler.config().path.path();
             let target = match request.uri().query() {
                 Some(query) => format!("{path}?{query}"),
@@ -94,9 +94,9 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
                 });
             }
             let head = RequestHead::from_parts(request.method().as_str(), &target, minor, fields);
-            handler.driver().dispatch_mounted(&head, takeover)
+            let log = handler.driver().request_log(&Tokio, &head);
+            (handler.driver().dispatch_mounted(&head, takeover), log)
         };
-        let log = RequestLog::start(&Tokio, request.method().as_str(), request.uri().path());
         let on_upgrade =
             matches!(dispatch, Dispatch::Upgrade(_)).then(|| hyper::upgrade::on(&mut request));
         Box::pin(async move { Ok(handler.answer(dispatch, on_upgrade, log).await) })
