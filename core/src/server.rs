@@ -347,6 +347,18 @@ impl Router {
         outcome: &Result<(), ChangeError>,
         scheme: Scheme,
     ) -> Response {
+        self.answer_at(change, outcome, scheme, self.path.path())
+    }
+
+    /// [`answer`](Self::answer), with a redirect to `path` instead of the Raft path: the path
+    /// the request arrived on, when a server in front rewrote it (a nested mount).
+    pub fn answer_at(
+        &self,
+        change: &Change,
+        outcome: &Result<(), ChangeError>,
+        scheme: Scheme,
+        path: &str,
+    ) -> Response {
         let error = match outcome {
             Ok(()) => return Response::ok(),
             Err(error) => error,
@@ -355,7 +367,7 @@ impl Router {
             ChangeError::NotLeader {
                 leader: Some(leader),
             } if check_authority(leader).is_ok() => {
-                let mut location = format!("{scheme}://{leader}{}", self.path.path());
+                let mut location = format!("{scheme}://{leader}{path}");
                 if !change.raw_query.is_empty() {
                     location.push('?');
                     location.push_str(&change.raw_query);

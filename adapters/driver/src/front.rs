@@ -473,12 +473,37 @@ pub async fn change_membership<F: Front, D: Dialer<F::Stream>>(
     .await
 }
 
+/// Who is at the other end of a stream that cannot say itself: one that arrived through an
+/// HTTP server in front (a mounted handler). The application inserts it as a request extension
+/// (its TLS acceptor knows the certificates), or the mount takes the address from axum's
+/// `ConnectInfo`. `C` is the TLS library's certificate type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo<C> {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The certificate chain the peer presented, the peer's own first; empty without TLS.
+    pub certificates: Vec<C>,
+}
+
+impl<C> PeerInfo<C> {
+    /// A peer at `addr` that presented no certificate.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            certificates: Vec::new(),
+        }
+    }
+}
+
 /// The inside of a runtime's stream type: plain TCP (`T`), TLS over TCP (`L`) or any other
 /// stream (`O`, a trait object of the runtime's IO traits), and the bytes read past the HTTP
-/// head, replayed first. The runtime crates wrap it and forward their IO traits to [`io`](Self::io).
-pub struct Streamed<T, L, O: ?Sized> {
+/// head, replayed first; for another stream, who the peer is when known ([`PeerInfo`] of
+/// certificates `C`). The runtime crates wrap it and forward their IO traits to
+/// [`io`](Self::io).
+pub struct Streamed<T, L, O: ?Sized, C = std::convert::Infallible> {
     inner: Kind<T, L, O>,
     prefix: Prefix,
+    peer: Option<PeerInfo<C>>,
 }
 
 enum Kind<T, L, O: ?Sized> {
@@ -498,7 +523,7 @@ pub enum Io<'a, T, L, O: ?Sized> {
     Other(Pin<&'a mut O>),
 }
 
-impl<T, L, O: ?Sized> Streamed<T, L, O> {
+impl<T, L, O: ?Sized, C> Streamed<T, L, O, C> {
     /// Plain TCP.
     pub fn from_tcp(tcp: T) -> Self {
         Self::with(Kind::Tcp(tcp))
@@ -518,7 +543,20 @@ impl<T, L, O: ?Sized> Streamed<T, L, O> {
         Self {
             inner,
             prefix: Prefix::default(),
+            peer: None,
         }
+    }
+
+    /// The same stream, with who the peer is (for another stream, which cannot say).
+    #[must_use]
+    pub fn with_peer(mut self, peer: PeerInfo<C>) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// Who the peer is, as given by [`with_peer`](Self::with_peer).
+    pub fn peer_info(&self) -> Option<&PeerInfo<C>> {
+        self.peer.as_ref()
     }
 
     /// The TCP socket underneath, when the stream is plain TCP.
@@ -555,7 +593,7 @@ impl<T, L, O: ?Sized> Streamed<T, L, O> {
     }
 }
 
-impl<T: Unpin, L: Unpin, O: ?Sized> Streamed<T, L, O> {
+impl<T: Unpin, L: Unpin, O: ?Sized, C> Streamed<T, L, O, C> {
     /// The stream to forward IO to.
     pub fn io(&mut self) -> Io<'_, T, L, O> {
         match &mut self.inner {
@@ -566,7 +604,7 @@ impl<T: Unpin, L: Unpin, O: ?Sized> Streamed<T, L, O> {
     }
 }
 
-impl<T, L, O: ?Sized> fmt::Debug for Streamed<T, L, O> {
+impl<T, L, O: ?Sized, C> fmt::Debug for Streamed<T, L, O, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.inner {
             Kind::Tcp(_) => "tcp",
@@ -576,6 +614,7 @@ impl<T, L, O: ?Sized> fmt::Debug for Streamed<T, L, O> {
         f.debug_struct("Stream")
             .field("kind", &kind)
             .field("buffered", &self.prefix.remaining().len())
+            .field("peer", &self.peer.as_ref().map(|peer| peer.addr))
             .finish()
     }
 }
@@ -596,14 +635,42 @@ macro_rules! stream_type {
         certificate: $cert:ty,
         io: $read:path, $write:path $(,)?
     ) => {
-        $crate::stream_type!(@common $tcp, $tls, $read, $write);
+        $crate::stream_type!(@common $tcp, $tls, $cert, $read, $write);
 
         impl Stream {
             /// The certificate chain the peer presented, when the stream is TLS and the peer
-            /// sent one (a server always does; a client under mutual TLS). The first is the
-            /// peer's own.
+            /// sent one (a server always does; a client under mutual TLS), or, for a stream
+            /// that arrived through a mount, the certificates its [`PeerInfo`] gives. The
+            /// first is the peer's own.
             pub fn peer_certificates(&self) -> Option<&[$cert]> {
-                self.0.tls()?.get_ref().1.peer_certificates()
+                match self.0.tls() {
+                    Some(tls) => tls.get_ref().1.peer_certificates(),
+                    None => self
+                        .0
+                        .peer_info()
+                        .map(|peer| peer.certificates.as_slice())
+                        .filter(|certificates| !certificates.is_empty()),
+                }
+            }
+
+            /// The peer's address: the socket's, or for a stream that arrived through a mount,
+            /// its [`PeerInfo`]'s; `None` when unknown.
+            pub fn peer_addr(&self) -> Option<::std::net::SocketAddr> {
+                match (self.0.tcp(), self.0.tls()) {
+                    (Some(tcp), _) => tcp.peer_addr().ok(),
+                    (_, Some(tls)) => tls.get_ref().0.peer_addr().ok(),
+                    _ => self.0.peer_info().map(|peer| peer.addr),
+                }
+            }
+
+            /// This side's address, when the stream is a socket of this process (`None` for
+            /// a stream that arrived through a mount or a custom dialer).
+            pub fn local_addr(&self) -> Option<::std::net::SocketAddr> {
+                match (self.0.tcp(), self.0.tls()) {
+                    (Some(tcp), _) => tcp.local_addr().ok(),
+                    (_, Some(tls)) => tls.get_ref().0.local_addr().ok(),
+                    _ => None,
+                }
             }
 
             fn io(self: ::std::pin::Pin<&mut Self>) -> ::std::pin::Pin<&mut dyn Io> {
@@ -626,9 +693,24 @@ macro_rules! stream_type {
         tcp: $tcp:ty,
         io: $read:path, $write:path $(,)?
     ) => {
-        $crate::stream_type!(@common $tcp, ::std::convert::Infallible, $read, $write);
+        $crate::stream_type!(@common $tcp, ::std::convert::Infallible, ::std::convert::Infallible, $read, $write);
 
         impl Stream {
+            /// The peer's address: the socket's, or for a stream that arrived through a mount,
+            /// its [`PeerInfo`]'s; `None` when unknown.
+            pub fn peer_addr(&self) -> Option<::std::net::SocketAddr> {
+                match self.0.tcp() {
+                    Some(tcp) => tcp.peer_addr().ok(),
+                    None => self.0.peer_info().map(|peer| peer.addr),
+                }
+            }
+
+            /// This side's address, when the stream is a socket of this process (`None` for
+            /// a stream that arrived through a mount or a custom dialer).
+            pub fn local_addr(&self) -> Option<::std::net::SocketAddr> {
+                self.0.tcp()?.local_addr().ok()
+            }
+
             fn io(self: ::std::pin::Pin<&mut Self>) -> ::std::pin::Pin<&mut dyn Io> {
                 match self.get_mut().0.io() {
                     $crate::front::Io::Tcp(tcp) => tcp,
@@ -638,7 +720,11 @@ macro_rules! stream_type {
             }
         }
     };
-    (@common $tcp:ty, $tls:ty, $read:path, $write:path) => {
+    (@common $tcp:ty, $tls:ty, $cert:ty, $read:path, $write:path) => {
+        /// Who is at the other end of a stream that arrived through an HTTP server in front
+        /// (see the driver's [`PeerInfo`]($crate::front::PeerInfo)).
+        pub type PeerInfo = $crate::front::PeerInfo<$cert>;
+
         /// The IO traits of a stream a custom dialer returns, as a trait object.
         pub trait Io: $read + $write + Send + 'static {}
         impl<T: $read + $write + Send + 'static> Io for T {}
@@ -648,7 +734,7 @@ macro_rules! stream_type {
         /// head are read first. `tcp()`, `tls()` and `buffered()` come from the driver's
         /// [`Streamed`]($crate::front::Streamed).
         #[derive(Debug)]
-        pub struct Stream($crate::front::Streamed<$tcp, $tls, dyn Io>);
+        pub struct Stream($crate::front::Streamed<$tcp, $tls, dyn Io, $cert>);
 
         impl Stream {
             /// Wraps any stream (an in-memory pipe, another transport, ...).
@@ -659,10 +745,17 @@ macro_rules! stream_type {
             fn prefix(&mut self) -> &mut $crate::Prefix {
                 self.0.prefix()
             }
+
+            /// The same stream, with who the peer is (for a stream that cannot say: one a
+            /// custom dialer or an HTTP server in front hands over).
+            #[must_use]
+            pub fn with_peer(self, peer: PeerInfo) -> Self {
+                Self(self.0.with_peer(peer))
+            }
         }
 
         impl ::std::ops::Deref for Stream {
-            type Target = $crate::front::Streamed<$tcp, $tls, dyn Io>;
+            type Target = $crate::front::Streamed<$tcp, $tls, dyn Io, $cert>;
 
             fn deref(&self) -> &Self::Target {
                 &self.0

@@ -269,8 +269,19 @@ impl<C> Handler<C> {
     /// (the Go handler hangs there). Closing the handler answers waiting requests 403
     /// `raft transport closed`.
     ///
-    /// Redirect `Location`s use [`HandlerConfig::scheme`].
+    /// Redirect `Location`s use [`HandlerConfig::scheme`] and the Raft path.
     pub async fn change<R: Runtime>(&self, rt: &R, change: Change) -> Response {
+        self.change_at(rt, change, None).await
+    }
+
+    /// [`change`](Self::change), redirecting to `path` when given: the path the request arrived
+    /// on, for a mount behind a router that rewrote it.
+    pub async fn change_at<R: Runtime>(
+        &self,
+        rt: &R,
+        change: Change,
+        path: Option<&str>,
+    ) -> Response {
         let deadline = time::after(rt, self.inner.config.timeout);
         let (request, answer) = ChangeRequest::new(
             change.kind,
@@ -305,9 +316,12 @@ impl<C> Handler<C> {
         if outcome == Err(ChangeError::Closed) {
             return Response::closed();
         }
-        self.inner
-            .router
-            .answer(&change, &outcome, self.inner.config.scheme)
+        let scheme = self.inner.config.scheme;
+        let router = &self.inner.router;
+        match path {
+            Some(path) => router.answer_at(&change, &outcome, scheme, path),
+            None => router.answer(&change, &outcome, scheme),
+        }
     }
 
     /// Closes the handler, in the Go package's order: `accept()` ends with an end-of-stream

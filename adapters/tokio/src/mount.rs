@@ -4,6 +4,11 @@
 //! the application's router already chose it (axum's `nest` strips prefixes, so the request path
 //! may not match). Routing, status mapping and accept-slot reservation are the driver's
 //! [`Dispatch`](rafthttp_driver::Dispatch), exactly as for [`Handler::serve`].
+//!
+//! With the `axum` feature, the 308 `Location` uses the path the request arrived on (axum's
+//! `OriginalUri`), and upgraded streams know their peer from `ConnectInfo<SocketAddr>`. A
+//! [`PeerInfo`] request extension the application inserts (with the TLS certificates its
+//! acceptor saw) takes precedence.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,7 +26,7 @@ use rafthttp_driver::{Dispatch, Prefix, RequestLog, Upgraded};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-use crate::{Handler, Stream, Tokio};
+use crate::{Handler, PeerInfo, Stream, Tokio};
 
 type BoxFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Infallible>> + Send>>;
@@ -97,9 +102,13 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for Handler {
             let log = handler.driver().request_log(&Tokio, &head);
             (handler.driver().dispatch_mounted(&head, takeover), log)
         };
+        let mounted = Mounted {
+            peer: peer_of(&request),
+            path: arrival_path(&request, handler.config().path.path()),
+        };
         let on_upgrade =
             matches!(dispatch, Dispatch::Upgrade(_)).then(|| hyper::upgrade::on(&mut request));
-        Box::pin(async move { Ok(handler.answer(dispatch, on_upgrade, log).await) })
+        Box::pin(async move { Ok(handler.answer(dispatch, on_upgrade, log, mounted).await) })
     }
 }
 
@@ -109,6 +118,7 @@ impl Handler {
         dispatch: Dispatch<Compat<Stream>>,
         on_upgrade: Option<OnUpgrade>,
         log: RequestLog,
+        mounted: Mounted,
     ) -> http::Response<Full<Bytes>> {
         let response = match dispatch {
             Dispatch::Upgrade(slot) => {
@@ -121,7 +131,10 @@ impl Handler {
                     match on_upgrade.await {
                         Ok(upgraded) => {
                             tracing::info!("raft connection established");
-                            let (stream, prefix) = into_stream(upgraded);
+                            let (mut stream, prefix) = into_stream(upgraded);
+                            if let (None, Some(peer)) = (stream.peer_addr(), mounted.peer) {
+                                stream = stream.with_peer(peer);
+                            }
                             let upgraded = Upgraded {
                                 io: stream.compat(),
                                 prefix,
@@ -135,13 +148,64 @@ impl Handler {
                 });
                 Response::switching_protocols()
             }
-            Dispatch::Change(change) => self.driver().change(&Tokio, change).await,
+            Dispatch::Change(change) => {
+                let path = mounted.path.as_deref();
+                self.driver().change_at(&Tokio, change, path).await
+            }
             Dispatch::Respond(response) => response,
             Dispatch::NotFound => Response::not_found(),
         };
         log.answered(&Tokio, &response);
         convert(&response)
     }
+}
+
+/// What the server in front knows about a request that the core does not see.
+struct Mounted {
+    peer: Option<PeerInfo>,
+    /// The path the request arrived on, when it is not the Raft path.
+    path: Option<String>,
+}
+
+/// The peer: the application's [`PeerInfo`] extension, else (feature `axum`) axum's
+/// `ConnectInfo<SocketAddr>`.
+fn peer_of<B>(request: &http::Request<B>) -> Option<PeerInfo> {
+    if let Some(peer) = request.extensions().get::<PeerInfo>() {
+        return Some(peer.clone());
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(PeerInfo::new(info.0));
+    }
+    None
+}
+
+/// The path the request arrived on (feature `axum`: its `OriginalUri`, before `nest` stripped
+/// a prefix), when it differs from the configured Raft path. Peers dial the configured path, so
+/// the first time they differ this warns that they must match.
+fn arrival_path<B>(request: &http::Request<B>, raft_path: &str) -> Option<String> {
+    #[cfg(feature = "axum")]
+    if let Some(original) = request.extensions().get::<axum::extract::OriginalUri>() {
+        let path = original.0.path();
+        if path != raft_path {
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    mounted = path,
+                    configured = raft_path,
+                    "the raft handler is mounted at another path than its configured one; \
+                     peers dial the configured path, so set HandlerConfig::with_path to match"
+                );
+            }
+            return Some(path.to_owned());
+        }
+    }
+    let _ = (request, raft_path);
+    None
 }
 
 /// The native TCP stream when the server used hyper-util's `TokioIo<TcpStream>` directly (plain

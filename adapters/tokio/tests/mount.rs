@@ -320,3 +320,102 @@ async fn the_cluster_id_applies_to_the_mount() {
     assert!(reply.starts_with("HTTP/1.1 101"), "{reply}");
     within(handler.accept()).await.unwrap();
 }
+
+#[cfg(feature = "axum")]
+mod axum_feature {
+    use std::net::SocketAddr;
+
+    use rafthttp_tokio::PeerInfo;
+    use rafthttp_tokio::rustls::pki_types::CertificateDer;
+
+    use super::*;
+
+    /// Serves `router` with `ConnectInfo<SocketAddr>`; returns the address.
+    async fn serve_with_connect_info(router: Router) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        addr
+    }
+
+    #[tokio::test]
+    async fn connect_info_gives_mounted_streams_their_peer() {
+        let handler = Handler::new();
+        let addr = serve_with_connect_info(app(&handler)).await;
+        let layer = Layer::new(&addr, handler.clone(), TcpDialer).unwrap();
+        let dialed = layer.dial(&addr, WAIT).await.unwrap();
+        let accepted = within(layer.accept()).await.unwrap();
+        assert!(
+            accepted.tcp().is_none(),
+            "axum keeps the socket: {accepted:?}"
+        );
+        assert_eq!(accepted.peer_addr(), dialed.local_addr());
+        assert!(accepted.peer_addr().is_some());
+        assert_eq!(accepted.local_addr(), None);
+        assert_eq!(accepted.peer_certificates(), None);
+    }
+
+    #[tokio::test]
+    async fn without_connect_info_a_mounted_stream_has_no_peer() {
+        let handler = Handler::new();
+        let addr = serve_axum(app(&handler)).await;
+        let layer = Layer::new(&addr, handler.clone(), TcpDialer).unwrap();
+        let _dialed = layer.dial(&addr, WAIT).await.unwrap();
+        let accepted = within(layer.accept()).await.unwrap();
+        assert_eq!(accepted.peer_addr(), None);
+    }
+
+    #[tokio::test]
+    async fn a_peer_info_extension_wins_over_connect_info() {
+        // What an application's TLS acceptor knows, handed over as a request extension.
+        let given = PeerInfo {
+            addr: "127.0.0.1:4242".parse().unwrap(),
+            certificates: vec![CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x07])],
+        };
+        let handler = Handler::new();
+        let router = app(&handler).layer(axum::Extension(given.clone()));
+        let addr = serve_with_connect_info(router).await;
+        let layer = Layer::new(&addr, handler.clone(), TcpDialer).unwrap();
+        let _dialed = layer.dial(&addr, WAIT).await.unwrap();
+        let accepted = within(layer.accept()).await.unwrap();
+        assert_eq!(accepted.peer_addr(), Some(given.addr));
+        assert_eq!(
+            accepted.peer_certificates(),
+            Some(given.certificates.as_slice())
+        );
+        assert_eq!(accepted.peer_info(), Some(&given));
+    }
+
+    #[tokio::test]
+    async fn a_nested_mount_redirects_to_the_path_the_request_came_on() {
+        // Configured for `/raft`, mounted at `/cluster/raft`: the Location keeps the path the
+        // request arrived on (axum's OriginalUri), and the handler warns once that peers dial
+        // the configured one.
+        let handler = Handler::new();
+        let router = Router::new().nest(
+            "/cluster",
+            Router::new().route_service("/raft", handler.clone()),
+        );
+        let addr = serve_axum(router).await;
+        let requests = handler.requests();
+        let answering = tokio::spawn(async move {
+            let request = requests.recv().await.expect("a request");
+            request.respond(Err(ChangeError::NotLeader {
+                leader: Some("127.0.0.1:9".into()),
+            }));
+        });
+        let (_s, reply) = raw(
+            &addr,
+            b"POST /cluster/raft?id=1&address=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            "\r\n\r\n",
+        )
+        .await;
+        within(answering).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 308"), "{reply}");
+        assert!(
+            reply.contains("location: http://127.0.0.1:9/cluster/raft?id=1&address=a\r\n"),
+            "{reply}"
+        );
+    }
+}
