@@ -18,6 +18,25 @@ pub type Outcome = Result<(), ChangeError>;
 /// retry (503, leader unknown), any other error to refuse it (403). Dropping it unanswered
 /// answers [`ChangeError::Dropped`] (403). The handler waits at most its timeout, counted from
 /// the moment the request arrived, for hand-off and answer together; a later answer is lost.
+///
+/// ```no_run
+/// use rafthttp_driver::core::{ChangeError, ChangeKind};
+/// use rafthttp_driver::Requests;
+///
+/// /// What the application's Raft engine says about a change (a stand-in here).
+/// fn apply(kind: ChangeKind, id: &str, address: &str) -> Result<(), ChangeError> {
+///     Err(ChangeError::NotLeader { leader: Some("10.0.0.1:8080".into()) })
+/// }
+///
+/// async fn answer(requests: Requests) {
+///     while let Some(request) = requests.recv().await {
+///         let outcome = apply(request.kind(), request.id(), request.address());
+///         if !request.respond(outcome) {
+///             // The client gave up (the handler's timeout passed).
+///         }
+///     }
+/// }
+/// ```
 pub struct ChangeRequest {
     kind: ChangeKind,
     id: String,

@@ -257,9 +257,42 @@ pub fn front_bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 /// The Raft side of an HTTP server ([`front::Handler`] on smol). Cheap to clone; clones
 /// share everything.
+///
+/// ```no_run
+/// use rafthttp_smol::{Handler, HandlerConfig};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// smol::block_on(async {
+///     let handler: Handler = Handler::with_config(HandlerConfig::default().with_path("/raft")?);
+///     let listener = rafthttp_smol::bind("127.0.0.1:8080".parse()?)?;
+///     smol::spawn({
+///         let handler = handler.clone();
+///         async move { handler.serve(listener).await }
+///     })
+///     .detach();
+///     let requests = handler.requests();
+///     while let Some(request) = requests.recv().await {
+///         request.respond(Ok(()));
+///     }
+///     Ok(())
+/// })
+/// # }
+/// ```
 pub type Handler = front::Handler<Smol>;
 
 /// One node's Raft network endpoint: accept, dial, join, leave ([`front::Layer`] on smol).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rafthttp_smol::{Handler, Layer, TcpDialer};
+///
+/// # async fn run(handler: Handler) -> Result<(), Box<dyn std::error::Error>> {
+/// let layer: Layer = Layer::new("127.0.0.1:8082", handler, TcpDialer)?;
+/// layer.join("3", "127.0.0.1:8080", Duration::from_secs(10)).await?;
+/// let stream = layer.dial("127.0.0.1:8080", Duration::from_secs(1)).await?;
+/// # drop(stream);
+/// # Ok(()) }
+/// ```
 pub type Layer<D = TcpDialer> = front::Layer<Smol, D>;
 
 /// Sends one membership request like the Go package's `ChangeMembership` (see

@@ -206,6 +206,15 @@ impl AsyncWrite for Stream {
 }
 
 /// Plain TCP (with `TCP_NODELAY`).
+///
+/// ```no_run
+/// use rafthttp_tokio::{Handler, Layer, TcpDialer};
+///
+/// # fn run() -> Result<(), rafthttp_tokio::InputError> {
+/// let layer = Layer::new("127.0.0.1:8080", Handler::new(), TcpDialer)?;
+/// # drop(layer);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TcpDialer;
 
@@ -228,6 +237,59 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// The Raft side of an HTTP server: [`front::Handler`] on tokio (everything it does is
 /// there, through `Deref`), plus, with the `hyper` feature, a `tower::Service` to mount in
 /// axum or hyper. Cheap to clone; clones share everything.
+///
+/// Serving plain HTTP, answering membership requests, and taking Raft connections:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rafthttp_tokio::{ChangeError, Handler, HandlerConfig};
+///
+/// # async fn run(i_lead: bool) -> Result<(), Box<dyn std::error::Error>> {
+/// let config = HandlerConfig::default()
+///     .with_path("/cluster/raft")?
+///     .with_timeout(Duration::from_secs(5));
+/// let handler = Handler::with_config(config);
+/// let listener = rafthttp_tokio::bind("127.0.0.1:8080".parse()?)?;
+/// tokio::spawn({
+///     let handler = handler.clone();
+///     async move { handler.serve(listener).await }
+/// });
+/// let requests = handler.requests();
+/// tokio::spawn(async move {
+///     while let Some(request) = requests.recv().await {
+///         // A follower sends the client to the leader (308), or makes it retry (503).
+///         let leader = Some("127.0.0.1:8081".to_owned());
+///         request.respond(if i_lead { Ok(()) } else { Err(ChangeError::NotLeader { leader }) });
+///     }
+/// });
+/// let inbound = handler.accept().await?;
+/// # drop(inbound);
+/// # Ok(()) }
+/// ```
+///
+/// Over TLS (feature `tls`), with [`serve_tls`](front::Handler::serve_tls):
+///
+/// ```no_run
+/// # #[cfg(feature = "tls")]
+/// # async fn run(
+/// #     chain: Vec<rafthttp_tokio::rustls::pki_types::CertificateDer<'static>>,
+/// #     key: rafthttp_tokio::rustls::pki_types::PrivateKeyDer<'static>,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use rafthttp_tokio::Handler;
+/// use rafthttp_tokio::rustls::{self, ServerConfig};
+/// use rafthttp_tokio::tokio_rustls::TlsAcceptor;
+///
+/// let provider = Arc::new(rustls::crypto::ring::default_provider());
+/// let config = ServerConfig::builder_with_provider(provider)
+///     .with_safe_default_protocol_versions()?
+///     .with_no_client_auth()
+///     .with_single_cert(chain, key)?;
+/// let handler = Handler::new();
+/// let listener = rafthttp_tokio::bind("127.0.0.1:8443".parse()?)?;
+/// handler.serve_tls(listener, TlsAcceptor::from(Arc::new(config))).await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Handler(front::Handler<Tokio>);
 
@@ -258,6 +320,23 @@ impl From<Handler> for front::Handler<Tokio> {
 }
 
 /// One node's Raft network endpoint: accept, dial, join, leave ([`front::Layer`] on tokio).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rafthttp_tokio::{Handler, Layer, TcpDialer};
+///
+/// # async fn run(handler: Handler) -> Result<(), Box<dyn std::error::Error>> {
+/// // This node serves `handler` at 127.0.0.1:8082; 127.0.0.1:8080 is in the cluster.
+/// let layer = Layer::new("127.0.0.1:8082", handler, TcpDialer)?
+///     .with_header("Authorization", "Bearer s3cret")?;
+/// layer.join("3", "127.0.0.1:8080", Duration::from_secs(10)).await?;
+/// let to_leader = layer.dial("127.0.0.1:8080", Duration::from_secs(1)).await?;
+/// let from_peer = layer.accept().await?;
+/// # drop((to_leader, from_peer));
+/// layer.leave("3", "127.0.0.1:8080", Duration::from_secs(10)).await?;
+/// layer.close();
+/// # Ok(()) }
+/// ```
 pub type Layer<D = TcpDialer> = front::Layer<Tokio, D>;
 
 /// Sends one membership request like the Go package's `ChangeMembership` (see
