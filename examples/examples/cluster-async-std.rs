@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_std::net::TcpListener;
 use rafthttp_async_std::{AsyncStd, Handler, Layer, Requests, TcpDialer};
+use rafthttp_examples::scenario::three_nodes;
 use rafthttp_raft::NodeConfig;
-use rafthttp_raft::scenario::three_nodes;
 use tracing_subscriber::EnvFilter;
 
 /// A node's HTTP server on a free loopback port, its layer and its membership requests.

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rafthttp_examples::scenario::three_nodes;
 use rafthttp_raft::NodeConfig;
-use rafthttp_raft::scenario::three_nodes;
 use rafthttp_smol::{Handler, Layer, Requests, Smol, TcpDialer};
 use smol::net::TcpListener;
 use tracing_subscriber::EnvFilter;

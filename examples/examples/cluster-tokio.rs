@@ -10,8 +10,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rafthttp_examples::scenario::three_nodes;
 use rafthttp_raft::NodeConfig;
-use rafthttp_raft::scenario::three_nodes;
 use rafthttp_tokio::{Handler, Layer, Requests, TcpDialer, Tokio};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;

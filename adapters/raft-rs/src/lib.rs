@@ -11,8 +11,10 @@
 //! - [`Replica`]: a raft node with the `Ready` handling, sans-IO;
 //! - [`Node`]: the async shell, written once over the driver's [`Runtime`] and a small
 //!   [`Network`] trait implemented for the Layers of `rafthttp-smol`/`rafthttp-async-std`
-//!   (feature `smol`) and `rafthttp-tokio` (feature `tokio`);
-//! - [`scenario`]: the three-node example of the Go docs, runtime-generic.
+//!   (feature `smol`) and `rafthttp-tokio` (feature `tokio`).
+//!
+//! The three-node example of the Go docs, runtime-generic, is the examples crate's `scenario`
+//! (the `cluster-*` examples).
 //!
 //! The `raft` crate (and its protobuf 2.x codec, which carries advisories) is a dependency of
 //! this crate only.
@@ -30,7 +32,6 @@ pub mod fuzzing;
 mod net;
 mod node;
 mod replica;
-pub mod scenario;
 
 pub use applier::{Applier, ApplierStats, MembershipRequest, leader_address, parse_node_id};
 pub use book::{AddressBook, ClusterStorage};

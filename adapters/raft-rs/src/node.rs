@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -566,11 +566,6 @@ impl<S: AsyncRead + Unpin> FrameReader<S> {
             }
         }
     }
-}
-
-/// The time left until `deadline` on `rt`'s clock (zero once it has passed).
-pub(crate) fn remaining<R: Runtime>(rt: &R, deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(rt.now())
 }
 
 #[cfg(test)]

@@ -54,7 +54,10 @@ fn config(id: u64, timing: RaftTiming) -> Config {
         id,
         election_tick: timing.election_tick,
         heartbeat_tick: timing.heartbeat_tick,
+        // A restarted or partitioned node asks before it campaigns, and a leader that cannot
+        // hear a quorum steps down: neither disrupts a stable leader.
         pre_vote: true,
+        check_quorum: true,
         ..Config::default()
     }
 }

@@ -1,34 +1,13 @@
-//! Three raft nodes over rafthttp on smol, on loopback: the Go docs' example as a test.
+//! raft-rs nodes over rafthttp on smol, on loopback.
 
 use std::time::Duration;
 
-use rafthttp_raft::scenario::three_nodes;
 use rafthttp_raft::{Network, Node, NodeConfig};
 use rafthttp_smol::{HandlerConfig, Layer, Requests, Smol};
 use rafthttp_tests::smol::endpoint as endpoint_with;
 
 async fn endpoint() -> (Layer, Requests) {
     endpoint_with(HandlerConfig::default()).await
-}
-
-#[test]
-fn three_nodes_join_through_a_follower_and_leave() {
-    smol::block_on(async {
-        let endpoints = [endpoint().await, endpoint().await, endpoint().await];
-        let addr1 = endpoints[0].0.addr().to_owned();
-        let addr2 = endpoints[1].0.addr().to_owned();
-        let config = NodeConfig::default().with_tick(Duration::from_millis(50));
-        let report = three_nodes(Smol::new(), endpoints, config, Duration::from_secs(8))
-            .await
-            .unwrap();
-        assert_eq!(report.voters, [1, 2]);
-        assert_eq!(report.peers, 1);
-        assert!(!report.writers.contains(&3), "{:?}", report.writers);
-        assert!(report.accepted_connections > 0, "{report:?}");
-        // Node 3's join and leave both went through node 2, which redirected them.
-        assert_eq!(report.redirected_by_node2, 2, "{report:?}");
-        assert_eq!(report.address_book, [(1, addr1), (2, addr2)]);
-    });
 }
 
 #[test]

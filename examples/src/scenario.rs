@@ -6,9 +6,7 @@
 use std::time::{Duration, Instant};
 
 use rafthttp_driver::{Requests, Runtime};
-
-use crate::net::Network;
-use crate::node::{Node, NodeConfig, remaining};
+use rafthttp_raft::{Network, Node, NodeConfig};
 
 /// What the scenario observed at the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +48,7 @@ pub async fn three_nodes<R: Runtime, N: Network>(
 ) -> Result<Report, ScenarioError> {
     let deadline = rt.now() + timeout;
     let [(net1, req1), (net2, req2), (net3, req3)] = endpoints;
-    let start = |result: raft::Result<Node<R, N>>| {
+    let start = |result: rafthttp_raft::raft::Result<Node<R, N>>| {
         result.map_err(|e| fail(format!("cannot start a raft node: {e}")))
     };
     let node1 = start(Node::bootstrap(rt.clone(), net1.clone(), req1, 1, config))?;
@@ -150,4 +148,9 @@ async fn run<R: Runtime, N: Network>(
         redirected_by_node2: node2.applier_stats().redirected,
         address_book: node1.address_book().into_iter().collect(),
     })
+}
+
+/// The time left until `deadline` on `rt`'s clock (zero once it has passed).
+fn remaining<R: Runtime>(rt: &R, deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(rt.now())
 }
