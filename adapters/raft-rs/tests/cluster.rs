@@ -39,6 +39,14 @@ fn a_change_that_cannot_commit_times_out_with_go_text() {
                 && text.contains("failed to join server 3: timeout waiting for membership change"),
             "{text}"
         );
+        // check_quorum: a leader that hears no quorum (node 2 never answers) steps down
+        // after an election timeout instead of leading a cluster that cannot commit.
+        assert!(
+            node1
+                .wait_until(Duration::from_secs(10), |r| !r.is_leader())
+                .await,
+            "node 1 still leads without a quorum"
+        );
         node1.close();
     });
 }
