@@ -63,10 +63,14 @@ pub async fn three_nodes<R: Runtime, N: Network>(
         run(&rt, deadline, [&node1, &node2, &node3]).await
     }
     .await;
+    let mut all_ended = true;
     for node in &nodes {
-        node.close();
+        all_ended &= node.close().await;
     }
-    result
+    match result {
+        Ok(_) if !all_ended => Err(fail("a node's tasks did not end within its close timeout")),
+        result => result,
+    }
 }
 
 async fn run<R: Runtime, N: Network>(

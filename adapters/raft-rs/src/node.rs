@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::pin;
+
 use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::future::{Either, select};
 use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use raft::SnapshotStatus;
 use raft::eraftpb::{Message, MessageType};
@@ -31,6 +35,8 @@ pub struct NodeConfig {
     /// Frames waiting to be written to one peer at most; more are dropped and raft resends
     /// (default 1024).
     pub peer_queue: usize,
+    /// How long [`Node::close`] waits for the node's tasks to end (default 5 s).
+    pub close_timeout: Duration,
 }
 
 impl Default for NodeConfig {
@@ -41,6 +47,7 @@ impl Default for NodeConfig {
             max_frame: DEFAULT_MAX_FRAME,
             dial_timeout: Duration::from_secs(1),
             peer_queue: 1024,
+            close_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -90,6 +97,13 @@ struct Shared<R, N> {
     routes: Mutex<HashMap<u64, String>>,
     accepted: AtomicU64,
     closed: AtomicBool,
+    /// Closed by [`Node::close`]: every task stops at its next wait.
+    shutdown_tx: async_channel::Sender<()>,
+    shutdown_rx: async_channel::Receiver<()>,
+    /// Each task holds a clone of the sender; `close` drops the original, so `tasks_done`
+    /// ends once every task has.
+    tasks: Mutex<Option<async_channel::Sender<()>>>,
+    tasks_done: async_channel::Receiver<()>,
 }
 
 /// A raft node served over rafthttp: the async shell around a [`Replica`].
@@ -128,6 +142,10 @@ impl<R, N: Network> std::fmt::Debug for Node<R, N> {
         }
         d.finish_non_exhaustive()
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<R, N> Shared<R, N> {
@@ -188,6 +206,8 @@ impl<R: Runtime, N: Network> Node<R, N> {
         replica: Replica<ChangeRequest>,
         config: NodeConfig,
     ) -> Self {
+        let (shutdown_tx, shutdown_rx) = async_channel::bounded(1);
+        let (tasks, tasks_done) = async_channel::bounded(1);
         let node = Self {
             shared: Arc::new(Shared {
                 rt: rt.clone(),
@@ -198,11 +218,15 @@ impl<R: Runtime, N: Network> Node<R, N> {
                 routes: Mutex::new(HashMap::new()),
                 accepted: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
+                shutdown_tx,
+                shutdown_rx,
+                tasks: Mutex::new(Some(tasks)),
+                tasks_done,
             }),
         };
-        rt.spawn(node.clone().tick_loop());
-        rt.spawn(node.clone().accept_loop());
-        rt.spawn(node.clone().request_loop(requests));
+        node.spawn(node.clone().tick_loop());
+        node.spawn(node.clone().accept_loop());
+        node.spawn(node.clone().request_loop(requests));
         node.with_replica(|_| ());
         node
     }
@@ -275,12 +299,45 @@ impl<R: Runtime, N: Network> Node<R, N> {
         }
     }
 
-    /// Stops the node: the tick loop ends, writers drop their connections, the endpoint is
-    /// closed (so the accept loop, the readers and the request loop end). Idempotent.
-    pub fn close(&self) {
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.peers().clear();
-        self.shared.net.close();
+    /// Stops the node and waits, for at most [`NodeConfig::close_timeout`], until every task
+    /// it started has ended: the tick, accept and request loops, the readers of inbound
+    /// connections and the writers to peers, each at its next wait. The endpoint is closed
+    /// (its handler answers membership requests still waiting 403 `raft transport closed`;
+    /// changes the applier was still proposing are answered as dropped). Returns whether
+    /// every task ended in time. Idempotent.
+    pub async fn close(&self) -> bool {
+        let shared = &self.shared;
+        shared.closed.store(true, Ordering::Release);
+        shared.shutdown_tx.close();
+        shared.peers().clear();
+        shared.net.close();
+        drop(lock(&shared.tasks).take());
+        let deadline = shared.rt.now() + shared.config.close_timeout;
+        let done = shared.tasks_done.recv();
+        let ended = match select(pin!(done), pin!(shared.rt.sleep_until(deadline))).await {
+            Either::Left(_) => true,
+            Either::Right(_) => shared.tasks_done.sender_count() == 0,
+        };
+        if !ended {
+            tracing::warn!(
+                tasks = shared.tasks_done.sender_count(),
+                "raft node tasks still running at the close timeout"
+            );
+        }
+        ended
+    }
+
+    /// Runs `task` on the runtime until it ends or the node closes, counted for
+    /// [`close`](Self::close). Nothing starts once the node is closed.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let Some(guard) = lock(&self.shared.tasks).clone() else {
+            return;
+        };
+        let shutdown = self.shared.shutdown_rx.clone();
+        self.shared.rt.spawn(async move {
+            let _guard = guard;
+            let _ = select(pin!(task), pin!(shutdown.recv())).await;
+        });
     }
 
     async fn tick_loop(self) {
@@ -338,7 +395,7 @@ impl<R: Runtime, N: Network> Node<R, N> {
                 }
             };
             self.shared.accepted.fetch_add(1, Ordering::Relaxed);
-            self.shared.rt.spawn(self.clone().read_loop(stream));
+            self.spawn(self.clone().read_loop(stream));
         }
     }
 
@@ -438,9 +495,7 @@ impl<R: Runtime, N: Network> Node<R, N> {
         }
         peers.insert(to, tx.clone());
         drop(peers);
-        self.shared
-            .rt
-            .spawn(self.clone().write_loop(to, address, rx));
+        self.spawn(self.clone().write_loop(to, address, rx));
         Some(tx)
     }
 

@@ -47,6 +47,45 @@ fn a_change_that_cannot_commit_times_out_with_go_text() {
                 .await,
             "node 1 still leads without a quorum"
         );
-        node1.close();
+        assert!(node1.close().await, "every task ends at close");
+    });
+}
+
+#[test]
+fn close_ends_every_task_even_with_a_peer_connection_held_open() {
+    smol::block_on(async {
+        let (net1, req1) = endpoint().await;
+        let (net2, _req2) = endpoint().await;
+        let node1 =
+            Node::bootstrap(Smol::new(), net1.clone(), req1, 1, NodeConfig::default()).unwrap();
+        // A peer opens a Raft connection and keeps it open, sending nothing: node 1's reader
+        // waits on it.
+        let mut held = net2
+            .dial(net1.addr(), Duration::from_secs(2))
+            .await
+            .unwrap();
+        let counter = node1.clone();
+        assert!(
+            node1
+                .wait_until(Duration::from_secs(5), |_| counter.accepted_connections()
+                    == 1)
+                .await
+        );
+        assert!(node1.close().await, "every task ends at close");
+        // The reader is gone, and with it the connection.
+        let mut buf = [0u8; 1];
+        let read = smol::future::or(
+            async { Some(smol::io::AsyncReadExt::read(&mut held, &mut buf).await) },
+            async {
+                smol::Timer::after(Duration::from_secs(10)).await;
+                None
+            },
+        )
+        .await;
+        assert!(
+            matches!(read, Some(Ok(0)) | Some(Err(_))),
+            "the held connection is closed: {read:?}"
+        );
+        assert!(node1.close().await, "closing twice is harmless");
     });
 }
