@@ -2,11 +2,14 @@
 //! snapshots.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use raft::eraftpb::{Entry, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
+
+use crate::state::{StateMachine, encode_snapshot};
 
 /// Where each node of the cluster serves HTTP (`host:port`), by raft node id.
 ///
@@ -80,25 +83,60 @@ impl AddressBook {
     }
 }
 
-/// raft's [`MemStorage`] whose snapshots carry the [`AddressBook`] as their data.
-#[derive(Clone, Default)]
-pub struct ClusterStorage {
+/// raft's [`MemStorage`] whose snapshots carry the [`AddressBook`] and the application's
+/// [`StateMachine`] as their data, taken at the last applied entry.
+pub struct ClusterStorage<S = ()> {
     mem: MemStorage,
     book: AddressBook,
+    state: Arc<Mutex<S>>,
+    applied: Arc<AtomicU64>,
 }
 
-impl std::fmt::Debug for ClusterStorage {
+impl<S> Clone for ClusterStorage<S> {
+    fn clone(&self) -> Self {
+        Self {
+            mem: self.mem.clone(),
+            book: self.book.clone(),
+            state: Arc::clone(&self.state),
+            applied: Arc::clone(&self.applied),
+        }
+    }
+}
+
+impl<S: Default> Default for ClusterStorage<S> {
+    fn default() -> Self {
+        Self::with_state(MemStorage::default(), AddressBook::default(), S::default())
+    }
+}
+
+impl<S> std::fmt::Debug for ClusterStorage<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterStorage")
             .field("book", &self.book)
+            .field("applied", &self.applied())
             .finish_non_exhaustive()
     }
 }
 
 impl ClusterStorage {
-    /// Storage over `mem`, snapshotting `book`.
+    /// Storage over `mem`, snapshotting `book` (and no application state).
     pub fn new(mem: MemStorage, book: AddressBook) -> Self {
-        Self { mem, book }
+        Self::with_state(mem, book, ())
+    }
+}
+
+impl<S> ClusterStorage<S> {
+    /// Storage over `mem`, snapshotting `book` and `state`. The applied index starts at the
+    /// index of `mem`'s snapshot.
+    pub fn with_state(mem: MemStorage, book: AddressBook, state: S) -> Self {
+        // The snapshot's index: the entry before the first one the log holds.
+        let applied = mem.first_index().map_or(0, |first| first.saturating_sub(1));
+        Self {
+            mem,
+            book,
+            state: Arc::new(Mutex::new(state)),
+            applied: Arc::new(AtomicU64::new(applied)),
+        }
     }
 
     /// The log storage.
@@ -110,9 +148,23 @@ impl ClusterStorage {
     pub fn book(&self) -> &AddressBook {
         &self.book
     }
+
+    /// The application state (the replica applies entries to it under this lock).
+    pub fn state(&self) -> MutexGuard<'_, S> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The index of the last entry applied to the state.
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_applied(&self, index: u64) {
+        self.applied.store(index, Ordering::Release);
+    }
 }
 
-impl Storage for ClusterStorage {
+impl<S: StateMachine> Storage for ClusterStorage<S> {
     fn initial_state(&self) -> raft::Result<RaftState> {
         self.mem.initial_state()
     }
@@ -139,12 +191,20 @@ impl Storage for ClusterStorage {
         self.mem.last_index()
     }
 
-    /// The log storage's snapshot, with the address book as data. The book may be ahead of
-    /// the snapshot's index (it is read now); that is harmless, since replaying the conf
-    /// changes after the index sets the same entries again.
-    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
-        let mut snapshot = self.mem.snapshot(request_index, to)?;
-        snapshot.data = self.book.encode().into();
+    /// A snapshot at the last applied entry: its index, term and configuration, with the
+    /// address book and the application state as data. Every entry up to that index has
+    /// been applied to both, and none after it.
+    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        // The replica applies under the state's lock: holding it, the applied index, the
+        // configuration and the state agree.
+        let state = self.state();
+        let index = self.applied();
+        let mut snapshot = Snapshot::default();
+        let meta = snapshot.mut_metadata();
+        meta.index = index;
+        meta.term = self.mem.term(index)?;
+        meta.set_conf_state(self.mem.initial_state()?.conf_state);
+        snapshot.data = encode_snapshot(&self.book.encode(), &state.snapshot()).into();
         Ok(snapshot)
     }
 }
@@ -169,7 +229,9 @@ mod tests {
         book.insert(1, "127.0.0.1:8001");
         let storage = ClusterStorage::new(MemStorage::new_with_conf_state((vec![1], vec![])), book);
         let snapshot = storage.snapshot(0, 2).unwrap();
-        assert_eq!(AddressBook::decode(&snapshot.data)[&1], "127.0.0.1:8001");
+        let (book, state) = crate::state::decode_snapshot(&snapshot.data).unwrap();
+        assert_eq!(AddressBook::decode(book)[&1], "127.0.0.1:8001");
+        assert!(state.is_empty());
         assert_eq!(snapshot.get_metadata().get_conf_state().voters, vec![1]);
     }
 }

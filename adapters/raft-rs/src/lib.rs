@@ -7,11 +7,50 @@
 //! - [`Applier`]: the membership applier (Go's raft-membership): `ChangeRequest`s become
 //!   `ConfChangeV2` proposals on the leader, answered when applied, redirected to the leader
 //!   elsewhere;
-//! - [`AddressBook`] and [`ClusterStorage`]: node id -> HTTP address, carried in snapshots;
-//! - [`Replica`]: a raft node with the `Ready` handling, sans-IO;
+//! - [`StateMachine`]: the application state committed entries are applied to, snapshotted
+//!   with the address book;
+//! - [`AddressBook`] and [`ClusterStorage`]: node id -> HTTP address, and the log, carried
+//!   with the state in snapshots taken at the last applied entry;
+//! - [`Replica`]: a raft node with the `Ready` handling, proposals and read-index reads,
+//!   sans-IO;
 //! - [`Node`]: the async shell, written once over the driver's [`Runtime`] and a small
-//!   [`Network`] trait implemented for the Layers of `rafthttp-smol`/`rafthttp-async-std`
-//!   (feature `smol`) and `rafthttp-tokio` (feature `tokio`).
+//!   [`Network`] trait implemented for every runtime's `Layer`: [`Node::propose`] resolves
+//!   with the state machine's output once the entry is applied, [`Node::read`] runs a
+//!   closure on the state once raft's read index confirms it is current.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rafthttp_raft::{Node, NodeConfig, RestoreError, StateMachine};
+//! use rafthttp_smol::{Layer, Smol};
+//!
+//! #[derive(Default)]
+//! struct Counter(u64);
+//!
+//! impl StateMachine for Counter {
+//!     type Output = u64;
+//!     fn apply(&mut self, _index: u64, data: &[u8]) -> u64 {
+//!         self.0 += data.len() as u64;
+//!         self.0
+//!     }
+//!     fn snapshot(&self) -> Vec<u8> {
+//!         self.0.to_le_bytes().to_vec()
+//!     }
+//!     fn restore(&mut self, data: &[u8]) -> Result<(), RestoreError> {
+//!         let bytes = data.try_into().map_err(|_| RestoreError("not 8 bytes".into()))?;
+//!         self.0 = u64::from_le_bytes(bytes);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run(layer: Layer) -> Result<(), Box<dyn std::error::Error>> {
+//! let requests = layer.handler().requests();
+//! let node = Node::bootstrap_with(Smol::new(), layer, requests, 1, Counter::default(), NodeConfig::default())?;
+//! let total = node.propose(b"abc".to_vec(), Duration::from_secs(5)).await?;
+//! let now = node.read(Duration::from_secs(5), |counter| counter.0).await?;
+//! assert!(now >= total);
+//! node.close().await;
+//! # Ok(()) }
+//! ```
 //!
 //! The three-node example of the Go docs, runtime-generic, is the examples crate's `scenario`
 //! (the `cluster-*` examples).
@@ -32,11 +71,15 @@ pub mod fuzzing;
 mod net;
 mod node;
 mod replica;
+mod state;
 
 pub use applier::{Applier, ApplierStats, MembershipRequest, leader_address, parse_node_id};
 pub use book::{AddressBook, ClusterStorage};
 pub use net::Network;
 pub use node::{Node, NodeConfig};
-pub use replica::{RaftTiming, Replica};
+pub use replica::{
+    DEFAULT_COMPACT_AFTER, MAX_WAITING, Outcome, ProposeError, RaftTiming, ReadError, Replica,
+};
+pub use state::{RestoreError, StateMachine};
 
 pub use raft;

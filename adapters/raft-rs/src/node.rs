@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::future::Future;
 use std::pin::pin;
@@ -16,9 +16,11 @@ use raft::SnapshotStatus;
 use raft::eraftpb::{Message, MessageType};
 use rafthttp_driver::{ChangeRequest, Requests, Runtime};
 
+use crate::book::ClusterStorage;
 use crate::framing::{DEFAULT_MAX_FRAME, Decoded, FrameDecoder, encode_frame};
 use crate::net::Network;
-use crate::replica::{RaftTiming, Replica};
+use crate::replica::{Outcome, ProposeError, RaftTiming, ReadError, Replica};
+use crate::state::StateMachine;
 
 /// How a [`Node`] runs. Build it with [`Default`] and the setters.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +39,9 @@ pub struct NodeConfig {
     pub peer_queue: usize,
     /// How long [`Node::close`] waits for the node's tasks to end (default 5 s).
     pub close_timeout: Duration,
+    /// Applied entries kept in the log before it is compacted (default
+    /// [`DEFAULT_COMPACT_AFTER`](crate::DEFAULT_COMPACT_AFTER)).
+    pub compact_after: u64,
 }
 
 impl Default for NodeConfig {
@@ -48,6 +53,7 @@ impl Default for NodeConfig {
             dial_timeout: Duration::from_secs(1),
             peer_queue: 1024,
             close_timeout: Duration::from_secs(5),
+            compact_after: crate::DEFAULT_COMPACT_AFTER,
         }
     }
 }
@@ -73,6 +79,20 @@ impl NodeConfig {
         self.dial_timeout = timeout;
         self
     }
+
+    /// Sets how many applied entries the log keeps before it is compacted.
+    #[must_use]
+    pub fn with_compact_after(mut self, entries: u64) -> Self {
+        self.compact_after = entries;
+        self
+    }
+
+    /// Sets how long [`Node::close`] waits for the node's tasks.
+    #[must_use]
+    pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
 }
 
 /// Peers whose hello address is remembered at most (any upgraded connection can send a
@@ -85,11 +105,19 @@ struct Outgoing {
     snapshot: bool,
 }
 
-struct Shared<R, N> {
+/// Where a proposal's outcome goes.
+type ProposalAnswer<O> = async_channel::Sender<Result<O, ProposeError>>;
+
+struct Shared<R, N, S: StateMachine> {
     rt: R,
     net: N,
     config: NodeConfig,
-    replica: Mutex<Replica<ChangeRequest>>,
+    replica: Mutex<Replica<ChangeRequest, S>>,
+    /// The replica's storage, to read the state without the replica's lock.
+    store: ClusterStorage<S>,
+    /// Callers waiting for their proposal or read, by id.
+    proposals: Mutex<HashMap<u64, ProposalAnswer<S::Output>>>,
+    reads: Mutex<HashMap<u64, async_channel::Sender<()>>>,
     /// One writer task per peer, fed through a bounded queue.
     peers: Mutex<HashMap<u64, async_channel::Sender<Outgoing>>>,
     /// Addresses learned from the hello frame of inbound connections, for peers the address
@@ -120,11 +148,11 @@ struct Shared<R, N> {
 /// from it where to answer the leader before the snapshot bringing the address book arrives.
 ///
 /// Cheap to clone; [`close`](Self::close) stops everything.
-pub struct Node<R, N> {
-    shared: Arc<Shared<R, N>>,
+pub struct Node<R, N, S: StateMachine = ()> {
+    shared: Arc<Shared<R, N, S>>,
 }
 
-impl<R, N> Clone for Node<R, N> {
+impl<R, N, S: StateMachine> Clone for Node<R, N, S> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
@@ -132,7 +160,7 @@ impl<R, N> Clone for Node<R, N> {
     }
 }
 
-impl<R, N: Network> std::fmt::Debug for Node<R, N> {
+impl<R, N: Network, S: StateMachine> std::fmt::Debug for Node<R, N, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // `try_lock`: printing a node from inside `with_replica` must not deadlock.
         let mut d = f.debug_struct("Node");
@@ -148,8 +176,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<R, N> Shared<R, N> {
-    fn replica(&self) -> MutexGuard<'_, Replica<ChangeRequest>> {
+impl<R, N, S: StateMachine> Shared<R, N, S> {
+    fn replica(&self) -> MutexGuard<'_, Replica<ChangeRequest, S>> {
         self.replica.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -167,8 +195,8 @@ impl<R, N> Shared<R, N> {
 }
 
 impl<R: Runtime, N: Network> Node<R, N> {
-    /// Starts the first node of a new cluster (the only voter, leader at once), serving
-    /// `requests` (the handler's membership requests) and Raft connections through `net`.
+    /// Starts the first node of a new cluster that only changes membership; see
+    /// [`bootstrap_with`](Self::bootstrap_with).
     ///
     /// # Errors
     /// When raft refuses the configuration (`id` 0).
@@ -179,12 +207,11 @@ impl<R: Runtime, N: Network> Node<R, N> {
         id: u64,
         config: NodeConfig,
     ) -> raft::Result<Self> {
-        let replica = Replica::bootstrap(id, net.addr(), config.timing)?;
-        Ok(Self::start(rt, net, requests, replica, config))
+        Self::bootstrap_with(rt, net, requests, id, (), config)
     }
 
-    /// Starts a node that is in no configuration yet; ask the cluster to add it with
-    /// [`Network::join`].
+    /// Starts a node, in no configuration yet, that only changes membership; see
+    /// [`joining_with`](Self::joining_with).
     ///
     /// # Errors
     /// When raft refuses the configuration (`id` 0).
@@ -195,7 +222,43 @@ impl<R: Runtime, N: Network> Node<R, N> {
         id: u64,
         config: NodeConfig,
     ) -> raft::Result<Self> {
-        let replica = Replica::joining(id, config.timing)?;
+        Self::joining_with(rt, net, requests, id, (), config)
+    }
+}
+
+impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
+    /// Starts the first node of a new cluster (the only voter, leader at once), applying
+    /// committed entries to `state`, serving `requests` (the handler's membership requests)
+    /// and Raft connections through `net`.
+    ///
+    /// # Errors
+    /// When raft refuses the configuration (`id` 0).
+    pub fn bootstrap_with(
+        rt: R,
+        net: N,
+        requests: Requests,
+        id: u64,
+        state: S,
+        config: NodeConfig,
+    ) -> raft::Result<Self> {
+        let replica = Replica::bootstrap_with(id, net.addr(), config.timing, state)?;
+        Ok(Self::start(rt, net, requests, replica, config))
+    }
+
+    /// Starts a node that is in no configuration yet, with `state` as it is before the
+    /// leader's snapshot replaces it; ask the cluster to add it with [`Network::join`].
+    ///
+    /// # Errors
+    /// When raft refuses the configuration (`id` 0).
+    pub fn joining_with(
+        rt: R,
+        net: N,
+        requests: Requests,
+        id: u64,
+        state: S,
+        config: NodeConfig,
+    ) -> raft::Result<Self> {
+        let replica = Replica::joining_with(id, config.timing, state)?;
         Ok(Self::start(rt, net, requests, replica, config))
     }
 
@@ -203,9 +266,11 @@ impl<R: Runtime, N: Network> Node<R, N> {
         rt: R,
         net: N,
         requests: Requests,
-        replica: Replica<ChangeRequest>,
+        replica: Replica<ChangeRequest, S>,
         config: NodeConfig,
     ) -> Self {
+        let replica = replica.with_compact_after(config.compact_after);
+        let store = replica.store().clone();
         let (shutdown_tx, shutdown_rx) = async_channel::bounded(1);
         let (tasks, tasks_done) = async_channel::bounded(1);
         let node = Self {
@@ -214,6 +279,9 @@ impl<R: Runtime, N: Network> Node<R, N> {
                 net,
                 config,
                 replica: Mutex::new(replica),
+                store,
+                proposals: Mutex::new(HashMap::new()),
+                reads: Mutex::new(HashMap::new()),
                 peers: Mutex::new(HashMap::new()),
                 routes: Mutex::new(HashMap::new()),
                 accepted: AtomicU64::new(0),
@@ -241,15 +309,136 @@ impl<R: Runtime, N: Network> Node<R, N> {
         &self.shared.net
     }
 
-    /// Runs `f` on the replica (under its lock: keep it short), then sends what it produced.
-    pub fn with_replica<T>(&self, f: impl FnOnce(&mut Replica<ChangeRequest>) -> T) -> T {
-        let (value, messages) = {
+    /// Runs `f` on the replica (under its lock: keep it short), then sends what it produced
+    /// and answers the proposals and reads it settled.
+    pub fn with_replica<T>(&self, f: impl FnOnce(&mut Replica<ChangeRequest, S>) -> T) -> T {
+        let (value, messages, outcomes) = {
             let mut replica = self.shared.replica();
             let value = f(&mut replica);
-            (value, replica.process())
+            let messages = replica.process();
+            (value, messages, replica.take_outcomes())
         };
         self.send(messages);
+        self.answer(outcomes);
         value
+    }
+
+    fn answer(&self, outcomes: Vec<Outcome<S::Output>>) {
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Applied(id, output) => {
+                    if let Some(answer) = lock(&self.shared.proposals).remove(&id) {
+                        let _ = answer.try_send(Ok(output));
+                    }
+                }
+                Outcome::Lost(id) => {
+                    if let Some(answer) = lock(&self.shared.proposals).remove(&id) {
+                        let _ = answer.try_send(Err(ProposeError::LeadershipLost));
+                    }
+                }
+                Outcome::Readable(id) => {
+                    if let Some(answer) = lock(&self.shared.reads).remove(&id) {
+                        let _ = answer.try_send(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proposes `data` as a log entry and waits, within `timeout`, until it is committed
+    /// and applied on this node; returns what the [`StateMachine`] returned for it.
+    ///
+    /// # Errors
+    /// [`ProposeError::NotLeader`] (with the leader's address, when known: send the client
+    /// there), [`ProposeError::LeadershipLost`] when a new leader replaced the entry,
+    /// [`ProposeError::Timeout`], [`ProposeError::Closed`], [`ProposeError::Busy`],
+    /// [`ProposeError::TooLarge`]. After a timeout or close the entry may still commit.
+    pub async fn propose(
+        &self,
+        data: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<S::Output, ProposeError> {
+        // Room for the entry's framing next to its data.
+        if data.len().saturating_add(1024) > self.shared.config.max_frame {
+            return Err(ProposeError::TooLarge(data.len()));
+        }
+        if self.shared.is_closed() {
+            return Err(ProposeError::Closed);
+        }
+        let deadline = self.shared.rt.now() + timeout;
+        let (tx, rx) = async_channel::bounded(1);
+        // Registered under the replica's lock: a lone voter applies the entry before
+        // `with_replica` returns.
+        let id = self.with_replica(|replica| {
+            let id = replica.propose(data)?;
+            lock(&self.shared.proposals).insert(id, tx);
+            Ok(id)
+        })?;
+        let outcome = self.wait(deadline, rx.recv()).await;
+        lock(&self.shared.proposals).remove(&id);
+        match outcome {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ProposeError::Closed),
+            None if self.shared.is_closed() => Err(ProposeError::Closed),
+            None => Err(ProposeError::Timeout),
+        }
+    }
+
+    /// A linearizable read: waits, within `timeout`, until raft's read index confirms that
+    /// this node's state holds every entry committed before the call, then runs `f` on it.
+    /// Works on followers too (the leader confirms).
+    ///
+    /// # Errors
+    /// [`ReadError::NoLeader`], [`ReadError::Timeout`], [`ReadError::Closed`],
+    /// [`ReadError::Busy`].
+    pub async fn read<T>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&S) -> T,
+    ) -> Result<T, ReadError> {
+        if self.shared.is_closed() {
+            return Err(ReadError::Closed);
+        }
+        let deadline = self.shared.rt.now() + timeout;
+        let (tx, rx) = async_channel::bounded(1);
+        let id = self.with_replica(|replica| {
+            let id = replica.read_index()?;
+            lock(&self.shared.reads).insert(id, tx);
+            Ok(id)
+        })?;
+        let confirmed = self.wait(deadline, rx.recv()).await;
+        if lock(&self.shared.reads).remove(&id).is_some() {
+            self.with_replica(|replica| replica.forget_read(id));
+        }
+        match confirmed {
+            Some(Ok(())) => Ok(f(&self.shared.store.state())),
+            Some(Err(_)) => Err(ReadError::Closed),
+            None if self.shared.is_closed() => Err(ReadError::Closed),
+            None => Err(ReadError::Timeout),
+        }
+    }
+
+    /// Runs `f` on this node's state as it is now: fast, but possibly behind the leader (a
+    /// follower's, or a deposed leader's). Use [`read`](Self::read) for a linearizable read.
+    pub fn local_state<T>(&self, f: impl FnOnce(&S) -> T) -> T {
+        f(&self.shared.store.state())
+    }
+
+    /// The index of the last entry applied to the state on this node.
+    pub fn applied(&self) -> u64 {
+        self.shared.store.applied()
+    }
+
+    /// Waits for `event` until `deadline` or the node's close; `None` when it did not come.
+    async fn wait<T>(&self, deadline: Instant, event: impl Future<Output = T>) -> Option<T> {
+        let shared = &self.shared;
+        let sleep = pin!(shared.rt.sleep_until(deadline));
+        let shutdown = pin!(shared.shutdown_rx.recv());
+        let event = pin!(event);
+        match select(event, select(sleep, shutdown)).await {
+            Either::Left((value, _)) => Some(value),
+            Either::Right(_) => None,
+        }
     }
 
     /// The voters of this node's configuration, sorted.
@@ -282,7 +471,7 @@ impl<R: Runtime, N: Network> Node<R, N> {
     pub async fn wait_until(
         &self,
         timeout: Duration,
-        mut condition: impl FnMut(&Replica<ChangeRequest>) -> bool,
+        mut condition: impl FnMut(&Replica<ChangeRequest, S>) -> bool,
     ) -> bool {
         let rt = &self.shared.rt;
         let deadline = rt.now() + timeout;
@@ -311,6 +500,11 @@ impl<R: Runtime, N: Network> Node<R, N> {
         shared.shutdown_tx.close();
         shared.peers().clear();
         shared.net.close();
+        // Callers still waiting learn at once (their `wait` also sees the shutdown).
+        for (_, answer) in lock(&shared.proposals).drain() {
+            let _ = answer.try_send(Err(ProposeError::Closed));
+        }
+        lock(&shared.reads).clear();
         drop(lock(&shared.tasks).take());
         let deadline = shared.rt.now() + shared.config.close_timeout;
         let done = shared.tasks_done.recv();

@@ -1,17 +1,85 @@
 //! One raft node as a synchronous state machine: a [`RawNode`] over [`ClusterStorage`], the
-//! [`Applier`] and the [`AddressBook`], with the `Ready` handling done once. No IO: messages
-//! to send come out of [`Replica::process`].
+//! [`Applier`], the [`AddressBook`] and the application's [`StateMachine`], with the `Ready`
+//! handling done once. No IO: messages to send come out of [`Replica::process`], and the
+//! outcomes of proposals and reads out of [`Replica::take_outcomes`].
+
+use std::collections::BTreeMap;
 
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, Entry, EntryType, Message, Snapshot,
 };
 use raft::storage::MemStorage;
-use raft::{Config, RawNode, SnapshotStatus, StateRole};
+use raft::{Config, RawNode, SnapshotStatus, StateRole, Storage};
 use rafthttp_driver::ChangeRequest;
 
 use crate::applier::{Applier, ApplierStats, MembershipRequest, leader_address};
 use crate::book::{AddressBook, ClusterStorage};
+use crate::state::{StateMachine, decode_snapshot};
+
+/// Proposals, and reads, waiting at most in one replica; more are refused as busy.
+pub const MAX_WAITING: usize = 4096;
+
+/// Applied entries kept in the log before it is compacted (a peer further behind gets a
+/// snapshot).
+pub const DEFAULT_COMPACT_AFTER: u64 = 10_000;
+
+/// Why a proposal failed. After [`Timeout`](Self::Timeout) or [`Closed`](Self::Closed) the
+/// entry may still commit; after the others it did not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProposeError {
+    /// This node does not lead; `leader` is the leader's HTTP address when known.
+    #[error("not the leader (leader: {})", leader.as_deref().unwrap_or("unknown"))]
+    NotLeader {
+        /// The leader's HTTP address.
+        leader: Option<String>,
+    },
+    /// Leadership changed and the entry was replaced before it committed.
+    #[error("leadership was lost before the entry committed")]
+    LeadershipLost,
+    /// The deadline passed first.
+    #[error("the proposal did not commit before its deadline")]
+    Timeout,
+    /// The node was closed.
+    #[error("the raft node is closed")]
+    Closed,
+    /// [`MAX_WAITING`] proposals are waiting already.
+    #[error("too many proposals waiting")]
+    Busy,
+    /// The entry would not fit in a frame.
+    #[error("a proposal of {0} bytes exceeds the frame limit")]
+    TooLarge(usize),
+}
+
+/// Why a linearizable read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// No leader is known to confirm the read.
+    #[error("no leader to confirm the read")]
+    NoLeader,
+    /// The deadline passed first.
+    #[error("the read was not confirmed before its deadline")]
+    Timeout,
+    /// The node was closed.
+    #[error("the raft node is closed")]
+    Closed,
+    /// [`MAX_WAITING`] reads are waiting already.
+    #[error("too many reads waiting")]
+    Busy,
+}
+
+/// What became of proposals and reads, taken with [`Replica::take_outcomes`].
+#[derive(Debug)]
+pub enum Outcome<O> {
+    /// Proposal `id` committed and was applied, with this result.
+    Applied(u64, O),
+    /// Proposal `id` will not commit.
+    Lost(u64),
+    /// Read `id` is confirmed: the state now reflects every entry committed before it began.
+    Readable(u64),
+}
 
 /// Raft timing of a replica, in ticks.
 #[derive(Debug, Clone, Copy)]
@@ -32,19 +100,27 @@ impl Default for RaftTiming {
     }
 }
 
-/// A raft node with its membership applier and address book.
-pub struct Replica<T = ChangeRequest> {
-    raw: RawNode<ClusterStorage>,
+/// A raft node with its membership applier, address book and application state.
+pub struct Replica<T = ChangeRequest, S: StateMachine = ()> {
+    raw: RawNode<ClusterStorage<S>>,
     applier: Applier<T>,
+    next_id: u64,
+    /// Proposals in the log, by index: the term and id they were proposed with.
+    proposals: BTreeMap<u64, (u64, u64)>,
+    /// Reads by id, with their read index once raft gave it.
+    reads: BTreeMap<u64, Option<u64>>,
+    outcomes: Vec<Outcome<<S as StateMachine>::Output>>,
+    compact_after: u64,
 }
 
-impl<T> std::fmt::Debug for Replica<T> {
+impl<T, S: StateMachine> std::fmt::Debug for Replica<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
             .field("id", &self.raw.raft.id)
             .field("state", &self.raw.raft.state)
             .field("term", &self.raw.raft.term)
             .field("leader_id", &self.raw.raft.leader_id)
+            .field("applied", &self.raw.store().applied())
             .finish_non_exhaustive()
     }
 }
@@ -78,12 +154,49 @@ fn logger() -> slog::Logger {
 }
 
 impl<T: MembershipRequest> Replica<T> {
-    /// The first node of a new cluster: the only voter, reachable at `address`, and leader
-    /// at once (it campaigns and wins alone).
+    /// The first node of a new cluster, with no application state: see
+    /// [`bootstrap_with`](Self::bootstrap_with).
     ///
     /// # Errors
     /// When raft refuses the configuration (`id` 0, ...).
     pub fn bootstrap(id: u64, address: &str, timing: RaftTiming) -> raft::Result<Self> {
+        Self::bootstrap_with(id, address, timing, ())
+    }
+
+    /// A node in no configuration yet, with no application state: see
+    /// [`joining_with`](Self::joining_with).
+    ///
+    /// # Errors
+    /// When raft refuses the configuration (`id` 0, ...).
+    pub fn joining(id: u64, timing: RaftTiming) -> raft::Result<Self> {
+        Self::joining_with(id, timing, ())
+    }
+}
+
+impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
+    fn with_raw(raw: RawNode<ClusterStorage<S>>) -> Self {
+        Self {
+            raw,
+            applier: Applier::default(),
+            next_id: 1,
+            proposals: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            outcomes: Vec::new(),
+            compact_after: DEFAULT_COMPACT_AFTER,
+        }
+    }
+
+    /// The first node of a new cluster: the only voter, reachable at `address`, and leader
+    /// at once (it campaigns and wins alone), applying entries to `state`.
+    ///
+    /// # Errors
+    /// When raft refuses the configuration (`id` 0, ...).
+    pub fn bootstrap_with(
+        id: u64,
+        address: &str,
+        timing: RaftTiming,
+        state: S,
+    ) -> raft::Result<Self> {
         let mut snapshot = Snapshot::default();
         snapshot.mut_metadata().index = 1;
         snapshot.mut_metadata().term = 1;
@@ -94,28 +207,108 @@ impl<T: MembershipRequest> Replica<T> {
         book.insert(id, address);
         let raw = RawNode::new(
             &config(id, timing),
-            ClusterStorage::new(mem, book),
+            ClusterStorage::with_state(mem, book, state),
             &logger(),
         )?;
-        let mut replica = Self {
-            raw,
-            applier: Applier::default(),
-        };
+        let mut replica = Self::with_raw(raw);
         replica.raw.campaign()?;
         Ok(replica)
     }
 
     /// A node that is not in any configuration yet: it waits to be added by the leader,
-    /// then catches up (by snapshot, which brings the address book).
+    /// then catches up (by snapshot, which brings the address book and the state).
     ///
     /// # Errors
     /// When raft refuses the configuration (`id` 0, ...).
-    pub fn joining(id: u64, timing: RaftTiming) -> raft::Result<Self> {
-        let raw = RawNode::new(&config(id, timing), ClusterStorage::default(), &logger())?;
-        Ok(Self {
-            raw,
-            applier: Applier::default(),
-        })
+    pub fn joining_with(id: u64, timing: RaftTiming, state: S) -> raft::Result<Self> {
+        let storage = ClusterStorage::with_state(MemStorage::new(), AddressBook::new(), state);
+        let raw = RawNode::new(&config(id, timing), storage, &logger())?;
+        Ok(Self::with_raw(raw))
+    }
+
+    /// Compacts the log once this many applied entries are in it (default
+    /// [`DEFAULT_COMPACT_AFTER`]; at least 1).
+    #[must_use]
+    pub fn with_compact_after(mut self, entries: u64) -> Self {
+        self.compact_after = entries.max(1);
+        self
+    }
+
+    /// Proposes `data` as a log entry. Its fate comes out of
+    /// [`take_outcomes`](Self::take_outcomes) with the returned id, once it is applied
+    /// ([`Outcome::Applied`], with the state machine's output) or cannot commit any more
+    /// ([`Outcome::Lost`]).
+    ///
+    /// # Errors
+    /// [`ProposeError::NotLeader`] on a follower (or while leadership is being transferred),
+    /// [`ProposeError::Busy`] with [`MAX_WAITING`] proposals waiting.
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<u64, ProposeError> {
+        if !self.is_leader() {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader_address(),
+            });
+        }
+        if self.proposals.len() >= MAX_WAITING {
+            return Err(ProposeError::Busy);
+        }
+        let id = self.next_id;
+        let before = self.raw.raft.raft_log.last_index();
+        if self.raw.propose(id.to_le_bytes().to_vec(), data).is_err() {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader_address(),
+            });
+        }
+        let index = self.raw.raft.raft_log.last_index();
+        if index == before {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader_address(),
+            });
+        }
+        self.next_id += 1;
+        self.proposals.insert(index, (self.raw.raft.term, id));
+        Ok(id)
+    }
+
+    /// Starts a linearizable read: once raft confirms that this node's state reflects every
+    /// entry committed before now (raft's read index, through the leader), the id comes out of
+    /// [`take_outcomes`](Self::take_outcomes) as [`Outcome::Readable`]. A read that is never
+    /// confirmed (the leader changed) stays until [`forget_read`](Self::forget_read).
+    ///
+    /// # Errors
+    /// [`ReadError::NoLeader`] when no leader is known, [`ReadError::Busy`] with
+    /// [`MAX_WAITING`] reads waiting.
+    pub fn read_index(&mut self) -> Result<u64, ReadError> {
+        if self.leader_id().is_none() {
+            return Err(ReadError::NoLeader);
+        }
+        if self.reads.len() >= MAX_WAITING {
+            return Err(ReadError::Busy);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.reads.insert(id, None);
+        self.raw.read_index(id.to_le_bytes().to_vec());
+        Ok(id)
+    }
+
+    /// Drops a read whose caller gave up.
+    pub fn forget_read(&mut self, id: u64) {
+        self.reads.remove(&id);
+    }
+
+    /// What became of proposals and reads since the last call.
+    pub fn take_outcomes(&mut self) -> Vec<Outcome<S::Output>> {
+        std::mem::take(&mut self.outcomes)
+    }
+
+    /// The storage: the log, the address book and the application state.
+    pub fn store(&self) -> &ClusterStorage<S> {
+        self.raw.store()
+    }
+
+    /// The index of the last entry applied to the state.
+    pub fn applied(&self) -> u64 {
+        self.raw.store().applied()
     }
 
     /// This node's id.
@@ -124,7 +317,7 @@ impl<T: MembershipRequest> Replica<T> {
     }
 
     /// The raft node, to inspect.
-    pub fn raw(&self) -> &RawNode<ClusterStorage> {
+    pub fn raw(&self) -> &RawNode<ClusterStorage<S>> {
         &self.raw
     }
 
@@ -222,11 +415,19 @@ impl<T: MembershipRequest> Replica<T> {
             out.extend(ready.take_messages());
             if !ready.snapshot().is_empty() {
                 let snapshot = ready.snapshot().clone();
-                let store = self.raw.store().clone();
-                if let Err(e) = store.mem().wl().apply_snapshot(snapshot.clone()) {
-                    tracing::error!(%e, "applying a snapshot failed");
+                self.restore(&snapshot);
+            }
+            for read in ready.take_read_states() {
+                let Some(id) = read
+                    .request_ctx
+                    .first_chunk::<8>()
+                    .map(|b| u64::from_le_bytes(*b))
+                else {
+                    continue;
+                };
+                if let Some(waiting) = self.reads.get_mut(&id) {
+                    *waiting = Some(read.index);
                 }
-                store.book().replace(AddressBook::decode(&snapshot.data));
             }
             let committed = ready.take_committed_entries();
             self.apply(committed);
@@ -246,25 +447,115 @@ impl<T: MembershipRequest> Replica<T> {
             let committed = light.take_committed_entries();
             self.apply(committed);
             self.raw.advance_apply();
+            self.settle_reads();
+            self.compact();
+        }
+    }
+
+    /// Installs a snapshot received from the leader: the log, the address book and the state.
+    fn restore(&mut self, snapshot: &Snapshot) {
+        let store = self.raw.store().clone();
+        let index = snapshot.get_metadata().index;
+        if let Err(e) = store.mem().wl().apply_snapshot(snapshot.clone()) {
+            tracing::error!(%e, "applying a snapshot failed");
+            return;
+        }
+        match decode_snapshot(&snapshot.data) {
+            Ok((book, state)) => {
+                store.book().replace(AddressBook::decode(book));
+                if let Err(e) = store.state().restore(state) {
+                    tracing::error!(%e, index, "the state machine refused a snapshot");
+                }
+            }
+            Err(e) => tracing::error!(%e, index, "undecodable snapshot data"),
+        }
+        store.set_applied(index);
+        // Entries up to the snapshot were never applied here one by one: proposals among them
+        // are settled as lost (only a former leader can have any).
+        let later = self.proposals.split_off(&(index + 1));
+        for (_, (_, id)) in std::mem::replace(&mut self.proposals, later) {
+            self.outcomes.push(Outcome::Lost(id));
+        }
+    }
+
+    /// Settles the proposals up to the entry just applied: the one at its index is applied if
+    /// the entry is its own (same term and id), and lost if another leader's entry replaced
+    /// it; any before it can no longer commit.
+    fn settle_proposals(&mut self, entry: &Entry, output: Option<S::Output>) {
+        let mut output = output;
+        while let Some(waiting) = self.proposals.first_entry() {
+            let index = *waiting.key();
+            if index > entry.index {
+                break;
+            }
+            let (term, id) = waiting.remove();
+            let ours = index == entry.index
+                && term == entry.term
+                && entry.context.as_ref() == id.to_le_bytes().as_slice();
+            match output.take().filter(|_| ours) {
+                Some(output) => self.outcomes.push(Outcome::Applied(id, output)),
+                None => self.outcomes.push(Outcome::Lost(id)),
+            }
+        }
+    }
+
+    /// Answers the reads whose read index is applied.
+    fn settle_reads(&mut self) {
+        let applied = self.applied();
+        let outcomes = &mut self.outcomes;
+        self.reads.retain(|&id, index| match index {
+            Some(index) if *index <= applied => {
+                outcomes.push(Outcome::Readable(id));
+                false
+            }
+            _ => true,
+        });
+    }
+
+    /// Drops applied entries from the log once there are more than `compact_after` of them;
+    /// a peer that needs them gets a snapshot instead.
+    fn compact(&mut self) {
+        let store = self.raw.store().clone();
+        let applied = store.applied();
+        let Ok(first) = store.mem().first_index() else {
+            return;
+        };
+        if applied.saturating_sub(first) >= self.compact_after {
+            if let Err(e) = store.mem().wl().compact(applied) {
+                tracing::warn!(%e, applied, "compacting the raft log failed");
+            }
         }
     }
 
     fn apply(&mut self, entries: Vec<Entry>) {
         for entry in entries {
+            let output = self.apply_one(&entry);
+            self.raw.store().set_applied(entry.index);
+            self.settle_proposals(&entry, output);
+        }
+    }
+
+    /// Applies one committed entry; a normal one's output is the state machine's.
+    fn apply_one(&mut self, entry: &Entry) -> Option<S::Output> {
+        {
             let cc = match entry.get_entry_type() {
-                EntryType::EntryNormal => continue,
+                EntryType::EntryNormal => {
+                    // A new leader's empty entry carries no proposal.
+                    return (!entry.context.is_empty())
+                        .then(|| self.raw.store().state().apply(entry.index, &entry.data));
+                }
                 EntryType::EntryConfChange => match ConfChange::parse_from_bytes(&entry.data) {
                     Ok(cc) => v1_to_v2(&cc),
                     Err(e) => {
                         tracing::error!(%e, index = entry.index, "undecodable conf change");
-                        continue;
+                        return None;
                     }
                 },
                 EntryType::EntryConfChangeV2 => match ConfChangeV2::parse_from_bytes(&entry.data) {
                     Ok(cc) => cc,
                     Err(e) => {
                         tracing::error!(%e, index = entry.index, "undecodable conf change");
-                        continue;
+                        return None;
                     }
                 },
             };
@@ -293,5 +584,6 @@ impl<T: MembershipRequest> Replica<T> {
                 }
             }
         }
+        None
     }
 }

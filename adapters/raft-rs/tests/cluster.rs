@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rafthttp_raft::{Network, Node, NodeConfig};
+use rafthttp_raft::{Network, Node, NodeConfig, raft};
 use rafthttp_smol::{HandlerConfig, Layer, Requests, Smol};
 use rafthttp_tests::smol::endpoint as endpoint_with;
 
@@ -87,5 +87,107 @@ fn close_ends_every_task_even_with_a_peer_connection_held_open() {
             "the held connection is closed: {read:?}"
         );
         assert!(node1.close().await, "closing twice is harmless");
+    });
+}
+
+/// A key-value map: `key=value` sets, and apply returns the previous value.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Kv(std::collections::BTreeMap<String, String>);
+
+impl rafthttp_raft::StateMachine for Kv {
+    type Output = Option<String>;
+
+    fn apply(&mut self, _index: u64, data: &[u8]) -> Option<String> {
+        let text = String::from_utf8_lossy(data);
+        let (key, value) = text.split_once('=')?;
+        self.0.insert(key.to_owned(), value.to_owned())
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    fn restore(&mut self, data: &[u8]) -> Result<(), rafthttp_raft::RestoreError> {
+        self.0 = String::from_utf8_lossy(data)
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Ok(())
+    }
+}
+
+type KvNode = Node<Smol, Layer, Kv>;
+
+#[test]
+fn application_data_is_replicated_read_linearizably_and_snapshotted_to_a_late_joiner() {
+    use rafthttp_raft::{ProposeError, ReadError};
+
+    smol::block_on(async {
+        let wait = Duration::from_secs(10);
+        let config = NodeConfig::default()
+            .with_tick(Duration::from_millis(20))
+            .with_compact_after(4);
+        let (net1, req1) = endpoint().await;
+        let (net2, req2) = endpoint().await;
+        let (net3, req3) = endpoint().await;
+        let node1 =
+            KvNode::bootstrap_with(Smol::new(), net1.clone(), req1, 1, Kv::default(), config)
+                .unwrap();
+        assert!(node1.wait_until(wait, |r| r.is_leader()).await);
+        let node2 = KvNode::joining_with(Smol::new(), net2.clone(), req2, 2, Kv::default(), config)
+            .unwrap();
+        Network::join(&net2, "2", net1.addr(), wait).await.unwrap();
+
+        // Proposals return the state machine's output once applied.
+        assert_eq!(node1.propose(b"a=1".to_vec(), wait).await, Ok(None));
+        assert_eq!(
+            node1.propose(b"a=2".to_vec(), wait).await,
+            Ok(Some("1".to_owned()))
+        );
+        // A follower refuses proposals and names the leader.
+        assert_eq!(
+            node2.propose(b"a=3".to_vec(), wait).await,
+            Err(ProposeError::NotLeader {
+                leader: Some(net1.addr().to_owned())
+            })
+        );
+        // A read on the follower, confirmed through the leader, sees every committed write.
+        let read = node2.read(wait, |kv| kv.0.get("a").cloned()).await;
+        assert_eq!(read, Ok(Some("2".to_owned())));
+
+        // Enough writes for the log to be compacted; then node 3 joins and can only catch up
+        // by a snapshot of the state, sent over rafthttp.
+        for i in 0..10 {
+            node1
+                .propose(format!("k{i}={i}").into_bytes(), wait)
+                .await
+                .unwrap();
+        }
+        let first = node1.with_replica(|r| raft::Storage::first_index(r.store()).unwrap());
+        assert!(first > 2, "the log was compacted: first index {first}");
+        let node3 = KvNode::joining_with(Smol::new(), net3.clone(), req3, 3, Kv::default(), config)
+            .unwrap();
+        Network::join(&net3, "3", net2.addr(), wait).await.unwrap();
+        // Reads need a known leader: node 3 learns it from the leader's first message.
+        assert!(node3.wait_until(wait, |r| r.leader_id().is_some()).await);
+        let expected = node1.local_state(Clone::clone);
+        let read = node3.read(wait, Clone::clone).await.unwrap();
+        assert_eq!(read, expected);
+        assert_eq!(read.0.len(), 11);
+
+        // Closed nodes refuse at once.
+        for node in [&node1, &node2, &node3] {
+            assert!(node.close().await);
+        }
+        assert_eq!(
+            node1.propose(b"late=1".to_vec(), wait).await,
+            Err(ProposeError::Closed)
+        );
+        assert_eq!(node3.read(wait, |_| ()).await, Err(ReadError::Closed));
     });
 }
