@@ -68,6 +68,7 @@ pub mod framing;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod log_store;
 mod net;
 mod node;
 mod replica;
@@ -75,10 +76,12 @@ mod state;
 
 pub use applier::{Applier, ApplierStats, MembershipRequest, leader_address, parse_node_id};
 pub use book::{AddressBook, ClusterStorage};
+pub use log_store::{FileLog, LogStore, MemLog, Stored};
 pub use net::Network;
 pub use node::{Node, NodeConfig};
 pub use replica::{
     DEFAULT_COMPACT_AFTER, MAX_WAITING, Outcome, ProposeError, RaftTiming, ReadError, Replica,
+    Start,
 };
 pub use state::{RestoreError, StateMachine};
 

@@ -262,6 +262,29 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
         Ok(Self::start(rt, net, requests, replica, config))
     }
 
+    /// Starts a node persisting through `log`: restarted from what `log` holds (the state
+    /// from its snapshot, committed entries after it applied again, and the configuration,
+    /// so the node rejoins its cluster as it left it), or, when `log` is empty, started as
+    /// `start` says. With [`FileLog`](crate::FileLog), a node process can be killed and
+    /// started again on the same directory and address.
+    ///
+    /// # Errors
+    /// When the log cannot be read or written, or raft refuses what it holds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        rt: R,
+        net: N,
+        requests: Requests,
+        id: u64,
+        state: S,
+        log: impl crate::LogStore,
+        start: crate::Start,
+        config: NodeConfig,
+    ) -> raft::Result<Self> {
+        let replica = Replica::open(id, net.addr(), config.timing, state, Box::new(log), start)?;
+        Ok(Self::start(rt, net, requests, replica, config))
+    }
+
     fn start(
         rt: R,
         net: N,
@@ -541,7 +564,16 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
         while !self.shared.is_closed() {
             rt.sleep_until(next).await;
             next = (next + tick).max(rt.now());
-            self.with_replica(Replica::tick);
+            if let Some(why) = self.with_replica(|r| {
+                r.tick();
+                r.failed().map(str::to_owned)
+            }) {
+                tracing::error!(%why, "raft node stops: its log store failed");
+                self.shared.closed.store(true, Ordering::Release);
+                self.shared.shutdown_tx.close();
+                self.shared.net.close();
+                return;
+            }
             self.prune_writers();
         }
     }

@@ -15,7 +15,17 @@ use rafthttp_driver::ChangeRequest;
 
 use crate::applier::{Applier, ApplierStats, MembershipRequest, leader_address};
 use crate::book::{AddressBook, ClusterStorage};
-use crate::state::{StateMachine, decode_snapshot};
+use crate::log_store::{LogStore, MemLog};
+use crate::state::{StateMachine, decode_snapshot, encode_snapshot};
+
+/// How a replica whose [`LogStore`] is empty starts (one that holds state restarts from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// As the first node of a new cluster: the only voter, leader at once.
+    Bootstrap,
+    /// In no configuration, waiting to be added by the leader.
+    Join,
+}
 
 /// Proposals, and reads, waiting at most in one replica; more are refused as busy.
 pub const MAX_WAITING: usize = 4096;
@@ -111,6 +121,10 @@ pub struct Replica<T = ChangeRequest, S: StateMachine = ()> {
     reads: BTreeMap<u64, Option<u64>>,
     outcomes: Vec<Outcome<<S as StateMachine>::Output>>,
     compact_after: u64,
+    log: Box<dyn LogStore>,
+    /// Set when the log store failed: the replica stops (it can no longer promise what it
+    /// persisted).
+    failed: Option<String>,
 }
 
 impl<T, S: StateMachine> std::fmt::Debug for Replica<T, S> {
@@ -174,7 +188,7 @@ impl<T: MembershipRequest> Replica<T> {
 }
 
 impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
-    fn with_raw(raw: RawNode<ClusterStorage<S>>) -> Self {
+    fn with_raw(raw: RawNode<ClusterStorage<S>>, log: Box<dyn LogStore>) -> Self {
         Self {
             raw,
             applier: Applier::default(),
@@ -183,7 +197,106 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
             reads: BTreeMap::new(),
             outcomes: Vec::new(),
             compact_after: DEFAULT_COMPACT_AFTER,
+            log,
+            failed: None,
         }
+    }
+
+    /// A replica persisting through `log`. When `log` holds state, the replica restarts from
+    /// it: the snapshot's configuration, address book and application state (`state` is
+    /// replaced), then the entries after it, of which the committed ones are applied again.
+    /// When it is empty, the replica starts as `start` says, reachable at `address`.
+    ///
+    /// # Errors
+    /// When the log cannot be read or written, or raft refuses what it holds (`id` 0, ...).
+    pub fn open(
+        id: u64,
+        address: &str,
+        timing: RaftTiming,
+        state: S,
+        mut log: Box<dyn LogStore>,
+        start: Start,
+    ) -> raft::Result<Self> {
+        let stored = log.load()?;
+        if !stored.is_empty() {
+            return Self::restart(id, timing, state, log, stored);
+        }
+        match start {
+            Start::Join => {
+                let storage =
+                    ClusterStorage::with_state(MemStorage::new(), AddressBook::new(), state);
+                let raw = RawNode::new(&config(id, timing), storage, &logger())?;
+                Ok(Self::with_raw(raw, log))
+            }
+            Start::Bootstrap => {
+                let book = AddressBook::new();
+                book.insert(id, address);
+                let mut snapshot = Snapshot::default();
+                snapshot.mut_metadata().index = 1;
+                snapshot.mut_metadata().term = 1;
+                snapshot.mut_metadata().mut_conf_state().voters = vec![id];
+                snapshot.data = encode_snapshot(&book.encode(), &state.snapshot()).into();
+                log.save_snapshot(&snapshot)?;
+                log.sync()?;
+                let mem = MemStorage::new();
+                mem.wl().apply_snapshot(snapshot)?;
+                let storage = ClusterStorage::with_state(mem, book, state);
+                let raw = RawNode::new(&config(id, timing), storage, &logger())?;
+                let mut replica = Self::with_raw(raw, log);
+                replica.raw.campaign()?;
+                Ok(replica)
+            }
+        }
+    }
+
+    fn restart(
+        id: u64,
+        timing: RaftTiming,
+        mut state: S,
+        log: Box<dyn LogStore>,
+        stored: crate::log_store::Stored,
+    ) -> raft::Result<Self> {
+        let mem = MemStorage::new();
+        let book = AddressBook::new();
+        if let Some(snapshot) = stored.snapshot {
+            let (entries, app) = decode_snapshot(&snapshot.data)
+                .map_err(|e| raft::Error::Store(raft::StorageError::Other(Box::new(e))))?;
+            book.replace(AddressBook::decode(entries));
+            state
+                .restore(app)
+                .map_err(|e| raft::Error::Store(raft::StorageError::Other(Box::new(e))))?;
+            mem.wl().apply_snapshot(snapshot)?;
+        }
+        // raft's MemStorage panics on a gap: refuse one instead.
+        let mut next = mem.last_index()? + 1;
+        for entry in &stored.entries {
+            if entry.index != next {
+                let gap = format!("the stored log skips from {} to {}", next - 1, entry.index);
+                return Err(raft::Error::Store(raft::StorageError::Other(gap.into())));
+            }
+            next += 1;
+        }
+        mem.wl().append(&stored.entries)?;
+        let mut hard_state = stored.hard_state;
+        // A commit index past the log (never written so by this crate) would make raft panic.
+        hard_state.commit = hard_state.commit.min(next - 1);
+        mem.wl().set_hardstate(hard_state);
+        let storage = ClusterStorage::with_state(mem, book, state);
+        let mut config = config(id, timing);
+        // The state is the snapshot's: committed entries after it are applied again.
+        config.applied = storage.applied();
+        let raw = RawNode::new(&config, storage, &logger())?;
+        tracing::info!(
+            id,
+            applied = config.applied,
+            "raft replica restarted from its log"
+        );
+        Ok(Self::with_raw(raw, log))
+    }
+
+    /// Why the replica stopped, if its log store failed.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     /// The first node of a new cluster: the only voter, reachable at `address`, and leader
@@ -197,22 +310,14 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
         timing: RaftTiming,
         state: S,
     ) -> raft::Result<Self> {
-        let mut snapshot = Snapshot::default();
-        snapshot.mut_metadata().index = 1;
-        snapshot.mut_metadata().term = 1;
-        snapshot.mut_metadata().mut_conf_state().voters = vec![id];
-        let mem = MemStorage::new();
-        mem.wl().apply_snapshot(snapshot)?;
-        let book = AddressBook::new();
-        book.insert(id, address);
-        let raw = RawNode::new(
-            &config(id, timing),
-            ClusterStorage::with_state(mem, book, state),
-            &logger(),
-        )?;
-        let mut replica = Self::with_raw(raw);
-        replica.raw.campaign()?;
-        Ok(replica)
+        Self::open(
+            id,
+            address,
+            timing,
+            state,
+            Box::new(MemLog),
+            Start::Bootstrap,
+        )
     }
 
     /// A node that is not in any configuration yet: it waits to be added by the leader,
@@ -221,9 +326,7 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
     /// # Errors
     /// When raft refuses the configuration (`id` 0, ...).
     pub fn joining_with(id: u64, timing: RaftTiming, state: S) -> raft::Result<Self> {
-        let storage = ClusterStorage::with_state(MemStorage::new(), AddressBook::new(), state);
-        let raw = RawNode::new(&config(id, timing), storage, &logger())?;
-        Ok(Self::with_raw(raw))
+        Self::open(id, "", timing, state, Box::new(MemLog), Start::Join)
     }
 
     /// Compacts the log once this many applied entries are in it (default
@@ -404,17 +507,33 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
     /// committed entries (conf changes update the configuration and the address book, and
     /// answer the applier's requests), moves the applier on. Returns the messages to send.
     pub fn process(&mut self) -> Vec<Message> {
+        if self.failed.is_some() {
+            return Vec::new();
+        }
+        match self.process_persisting() {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(%e, id = self.id(), "the raft log store failed; the replica stops");
+                self.failed = Some(e.to_string());
+                Vec::new()
+            }
+        }
+    }
+
+    fn process_persisting(&mut self) -> std::io::Result<Vec<Message>> {
         let mut out = Vec::new();
         loop {
             let book = self.raw.store().book().clone();
             self.applier.drive(&mut self.raw, &book);
             if !self.raw.has_ready() {
-                return out;
+                return Ok(out);
             }
             let mut ready = self.raw.ready();
             out.extend(ready.take_messages());
             if !ready.snapshot().is_empty() {
                 let snapshot = ready.snapshot().clone();
+                self.log.save_snapshot(&snapshot)?;
+                self.log.sync()?;
                 self.restore(&snapshot);
             }
             for read in ready.take_read_states() {
@@ -432,6 +551,12 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
             let committed = ready.take_committed_entries();
             self.apply(committed);
             let store = self.raw.store().clone();
+            self.log.append(ready.entries())?;
+            if let Some(hs) = ready.hs() {
+                self.log.set_hard_state(hs)?;
+            }
+            // Votes and log entries are durable before any message that relies on them.
+            self.log.sync()?;
             if let Err(e) = store.mem().wl().append(ready.entries()) {
                 tracing::error!(%e, "persisting raft entries failed");
             }
@@ -442,13 +567,15 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
             let mut light = self.raw.advance(ready);
             if let Some(commit) = light.commit_index() {
                 store.mem().wl().mut_hard_state().set_commit(commit);
+                let hard_state = store.mem().rl().hard_state().clone();
+                self.log.set_hard_state(&hard_state)?;
             }
             out.extend(light.take_messages());
             let committed = light.take_committed_entries();
             self.apply(committed);
             self.raw.advance_apply();
             self.settle_reads();
-            self.compact();
+            self.compact()?;
         }
     }
 
@@ -514,17 +641,25 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
 
     /// Drops applied entries from the log once there are more than `compact_after` of them;
     /// a peer that needs them gets a snapshot instead.
-    fn compact(&mut self) {
+    /// A snapshot at the applied index is saved to the log store first, so that a restart
+    /// finds the compacted entries' effects in it.
+    fn compact(&mut self) -> std::io::Result<()> {
         let store = self.raw.store().clone();
         let applied = store.applied();
         let Ok(first) = store.mem().first_index() else {
-            return;
+            return Ok(());
         };
-        if applied.saturating_sub(first) >= self.compact_after {
-            if let Err(e) = store.mem().wl().compact(applied) {
-                tracing::warn!(%e, applied, "compacting the raft log failed");
-            }
+        if applied.saturating_sub(first) < self.compact_after {
+            return Ok(());
         }
+        if self.log.keeps_snapshots() {
+            let snapshot = store.snapshot(applied, 0).map_err(std::io::Error::other)?;
+            self.log.save_snapshot(&snapshot)?;
+        }
+        if let Err(e) = store.mem().wl().compact(applied) {
+            tracing::warn!(%e, applied, "compacting the raft log failed");
+        }
+        Ok(())
     }
 
     fn apply(&mut self, entries: Vec<Entry>) {

@@ -191,3 +191,93 @@ fn application_data_is_replicated_read_linearizably_and_snapshotted_to_a_late_jo
         assert_eq!(node3.read(wait, |_| ()).await, Err(ReadError::Closed));
     });
 }
+
+/// An endpoint on `addr` whose server stops when the returned task is dropped (so a restarted
+/// node can serve on the same address).
+async fn endpoint_at(addr: &str) -> (Layer, Requests, smol::Task<()>) {
+    let listener = smol::net::TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handler: rafthttp_smol::Handler = rafthttp_smol::Handler::new();
+    let server = handler.clone();
+    let task = smol::spawn(async move { server.serve(listener).await });
+    let requests = handler.requests();
+    let layer = Layer::new(&addr, handler, rafthttp_smol::TcpDialer).unwrap();
+    (layer, requests, task)
+}
+
+#[test]
+fn a_node_on_a_file_log_restarts_with_its_state_and_catches_up() {
+    use rafthttp_raft::{FileLog, Start};
+
+    smol::block_on(async {
+        let wait = Duration::from_secs(10);
+        let config = NodeConfig::default()
+            .with_tick(Duration::from_millis(20))
+            .with_compact_after(4);
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let open = |(net, requests): (Layer, Requests), id: u64, start| {
+            let log = FileLog::open(dirs[id as usize - 1].path()).unwrap();
+            KvNode::open(
+                Smol::new(),
+                net,
+                requests,
+                id,
+                Kv::default(),
+                log,
+                start,
+                config,
+            )
+            .unwrap()
+        };
+        let (net1, req1, _task1) = endpoint_at("127.0.0.1:0").await;
+        let node1 = open((net1.clone(), req1), 1, Start::Bootstrap);
+        assert!(node1.wait_until(wait, |r| r.is_leader()).await);
+        let mut nodes = vec![node1.clone()];
+        let mut tasks = Vec::new();
+        for id in 2..=3 {
+            let (net, req, task) = endpoint_at("127.0.0.1:0").await;
+            nodes.push(open((net.clone(), req), id, Start::Join));
+            tasks.push(task);
+            Network::join(&net, &id.to_string(), net1.addr(), wait)
+                .await
+                .unwrap();
+        }
+        for i in 0..6 {
+            node1
+                .propose(format!("k{i}={i}").into_bytes(), wait)
+                .await
+                .unwrap();
+        }
+        // Node 3 catches up, then stops; its server goes with it, freeing its address.
+        let node3 = nodes.pop().unwrap();
+        let target = node1.applied();
+        assert!(node3.wait_until(wait, |r| r.applied() >= target).await);
+        let addr3 = node3.net().addr().to_owned();
+        assert!(node3.close().await);
+        drop(tasks.pop());
+        for i in 6..12 {
+            node1
+                .propose(format!("k{i}={i}").into_bytes(), wait)
+                .await
+                .unwrap();
+        }
+        // Started again on its directory and address: the log is not empty, so `Start::Join`
+        // is ignored and the node rejoins the cluster it was in.
+        let (net3, req3, _task3) = endpoint_at(&addr3).await;
+        let node3 = open((net3, req3), 3, Start::Join);
+        assert!(
+            node3.local_state(|kv| kv.0.len()) >= 6,
+            "restored from its log"
+        );
+        let target = node1.applied();
+        assert!(node3.wait_until(wait, |r| r.applied() >= target).await);
+        assert_eq!(
+            node3.read(wait, Clone::clone).await.unwrap(),
+            node1.local_state(Clone::clone)
+        );
+        assert_eq!(node3.local_state(|kv| kv.0.len()), 12);
+        for node in nodes.iter().chain([&node3]) {
+            assert!(node.close().await);
+        }
+    });
+}

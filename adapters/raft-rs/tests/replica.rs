@@ -293,3 +293,110 @@ fn a_joiner_behind_a_compacted_log_catches_up_by_a_snapshot_of_the_state() {
         "the book came with it"
     );
 }
+
+fn open(id: u64, dir: &std::path::Path, start: rafthttp_raft::Start) -> Node {
+    let log = rafthttp_raft::FileLog::open(dir).unwrap();
+    Node::open(
+        id,
+        &addr(id),
+        RaftTiming::default(),
+        Log::default(),
+        Box::new(log),
+        start,
+    )
+    .unwrap()
+    .with_compact_after(5)
+}
+
+#[test]
+fn nodes_on_file_logs_restart_with_their_state_and_catch_up() {
+    use rafthttp_raft::Start;
+
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = vec![open(1, dirs[0].path(), Start::Bootstrap)];
+    for id in 2..=3 {
+        nodes.push(open(id, dirs[id as usize - 1].path(), Start::Join));
+        let answer = Rc::new(RefCell::new(None));
+        nodes[0].submit(Join {
+            id: id.to_string(),
+            address: addr(id),
+            answer: Rc::clone(&answer),
+        });
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+        assert_eq!(answer.borrow_mut().take(), Some(Ok(())));
+    }
+    for i in 0..12u8 {
+        nodes[0].propose(vec![i]).unwrap();
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    }
+
+    // Node 3 crashes (dropped without any goodbye) in the middle of writing a record: its
+    // file ends with half of one.
+    drop(nodes.pop());
+    let path = dirs[2].path().join("raft.log");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &[40, 0, 0, 0, 1, 2, 3, 4, 1, 8]).unwrap();
+    drop(file);
+    // The cluster goes on without it.
+    for i in 12..20u8 {
+        nodes[0].propose(vec![i]).unwrap();
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    }
+    // Restarted from its directory (`Start::Join` is ignored: the log holds state), node 3
+    // has its state back at once, then catches up.
+    nodes.push(open(3, dirs[2].path(), Start::Join));
+    // Still cut off: its first round applies the committed entries after its snapshot.
+    settle_cut(&mut nodes.iter_mut().collect::<Vec<_>>(), &[3]);
+    let before = state(&nodes[2]);
+    assert_eq!(before.0.len(), 12, "restored");
+    assert_eq!(before.0[..], state(&nodes[0]).0[..12]);
+    assert_eq!(nodes[2].book().get(1), Some(addr(1)));
+    for _ in 0..10 {
+        for node in &mut nodes {
+            node.tick();
+        }
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    }
+    assert_eq!(state(&nodes[2]), state(&nodes[0]));
+    assert_eq!(state(&nodes[0]).0.len(), 20);
+
+    // The leader restarts too: it comes back as a follower of whoever leads then, with
+    // every entry, and a proposal through the new leader reaches it.
+    drop(nodes.remove(0));
+    for _ in 0..100 {
+        for node in &mut nodes {
+            node.tick();
+        }
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+        if nodes.iter().any(Replica::is_leader) {
+            break;
+        }
+    }
+    let leader = nodes
+        .iter()
+        .position(Replica::is_leader)
+        .expect("a new leader");
+    nodes.push(open(1, dirs[0].path(), Start::Bootstrap));
+    settle_cut(&mut nodes.iter_mut().collect::<Vec<_>>(), &[1]);
+    assert_eq!(
+        state(&nodes[2]).0.len(),
+        20,
+        "node 1's state after its restart"
+    );
+    assert!(!nodes[2].is_leader(), "node 1 did not bootstrap again");
+    nodes[leader].propose(b"after".to_vec()).unwrap();
+    for _ in 0..10 {
+        for node in &mut nodes {
+            node.tick();
+        }
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    }
+    let leaders = nodes.iter().filter(|n| n.is_leader()).count();
+    assert_eq!(leaders, 1);
+    let logs: Vec<Log> = nodes.iter().map(state).collect();
+    assert!(logs.windows(2).all(|w| w[0] == w[1]), "{logs:?}");
+    assert_eq!(logs[0].0.len(), 21);
+}
