@@ -469,6 +469,11 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
         self.shared.replica().voters()
     }
 
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.shared.replica().term()
+    }
+
     /// The leader's HTTP address, if this node knows it.
     pub fn leader_address(&self) -> Option<String> {
         self.shared.replica().leader_address()

@@ -429,6 +429,11 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
         self.raw.store().book()
     }
 
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
     /// Whether this node leads.
     pub fn is_leader(&self) -> bool {
         self.raw.raft.state == StateRole::Leader
