@@ -1,0 +1,412 @@
+//! Shared by the process tests: `kv-smol` processes that are always killed and reaped, and a
+//! tiny blocking HTTP/1.1 client. Every wait is bounded; nothing sleeps to wait for an event
+//! (the only pauses pace retries). A failing test prints the tail of each node's log; set
+//! `KV_SMOL_TEST_LOGS=1` to print them on success too.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Bound on every wait of the tests (a process start, a long poll, a write).
+pub(crate) const BOUND: Duration = Duration::from_secs(20);
+
+/// The raft tick the test nodes run with: elections within a second or two.
+pub(crate) const TICK_MS: &str = "50";
+
+/// The `kv-smol` binary.
+pub(crate) fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kv-smol"));
+    command.env(
+        "RUST_LOG",
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+    );
+    command
+}
+
+/// A running `kv-smol` process. Dropping it kills it (SIGKILL) and reaps it, so no node
+/// outlives a test, failed or not.
+#[derive(Debug)]
+pub(crate) struct NodeProcess {
+    pub(crate) id: u64,
+    pub(crate) addr: String,
+    child: Child,
+    /// Lines of stdout after the first; `None` once stdout closed (the process exited).
+    lines: mpsc::Receiver<Option<String>>,
+}
+
+impl NodeProcess {
+    /// Starts node `id` on `data_dir` with `args` (after `--id`, `--data-dir` and `--tick-ms`),
+    /// stderr appended to `log`, and waits for its first line, `listening on <addr>`.
+    pub(crate) fn start(
+        id: u64,
+        data_dir: &Path,
+        log: &Path,
+        args: &[&str],
+    ) -> Result<Self, String> {
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("log file {}: {e}", log.display()))?;
+        let mut command = binary();
+        command
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--tick-ms", TICK_MS])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start node {id}: {e}"))?;
+        let stdout = child.stdout.take();
+        let (tx, lines) = mpsc::channel();
+        // The guard exists before anything can fail.
+        let mut node = Self {
+            id,
+            addr: String::new(),
+            child,
+            lines,
+        };
+        let stdout = stdout.ok_or("stdout not piped")?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(Some(line)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(None);
+        });
+        match node.lines.recv_timeout(BOUND) {
+            Ok(Some(line)) => match line.strip_prefix("listening on ") {
+                Some(addr) if !addr.is_empty() => {
+                    node.addr = addr.to_owned();
+                    Ok(node)
+                }
+                _ => Err(format!("node {id} printed {line:?} first")),
+            },
+            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => Err(format!(
+                "node {id} exited before listening: see {}",
+                log.display()
+            )),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(format!("node {id} printed nothing within {BOUND:?}"))
+            }
+        }
+    }
+
+    /// Starts a node again on its data dir, expecting it on `addr`. Binding a port that was
+    /// free a moment ago can fail while an outgoing connection happens to use it as its local
+    /// port: a start that exits is tried again, a bounded number of times.
+    pub(crate) fn restart(
+        id: u64,
+        data_dir: &Path,
+        log: &Path,
+        args: &[&str],
+        addr: &str,
+    ) -> Result<Self, String> {
+        let mut last = String::new();
+        for attempt in 1..=10 {
+            match Self::start(id, data_dir, log, args) {
+                Ok(node) if node.addr == addr => return Ok(node),
+                Ok(node) => {
+                    return Err(format!("node {id} came back on {}, not {addr}", node.addr));
+                }
+                Err(error) => {
+                    last = format!("attempt {attempt}: {error}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Waits, within `bound`, for the process to exit on its own, and returns its status.
+    pub(crate) fn exit_status(&mut self, bound: Duration) -> Result<ExitStatus, String> {
+        let deadline = Instant::now() + bound;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return self.child.wait().map_err(|e| e.to_string());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!("node {} still runs after {bound:?}", self.id));
+                }
+            }
+        }
+    }
+
+    /// Kills the process with SIGKILL and reaps it.
+    pub(crate) fn kill(&mut self) {
+        // An error means it already exited; `wait` reaps it either way.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The last `n` lines of a log file, for a failing test's report.
+pub(crate) fn tail(path: &Path, n: usize) -> String {
+    let mut text = String::new();
+    if File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .is_err()
+    {
+        return format!("(no log at {})", path.display());
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Prints the tail of each log when the test is failing (from a guard's `Drop`).
+pub(crate) fn report_logs(logs: &[PathBuf]) {
+    if std::thread::panicking() || std::env::var_os("KV_SMOL_TEST_LOGS").is_some() {
+        for log in logs {
+            eprintln!("---- {} ----\n{}", log.display(), tail(log, 60));
+        }
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
+}
+
+/// One HTTP/1.1 request (`Connection: close`) to `addr`, every step within `timeout`.
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<Reply> {
+    let socket: SocketAddr = addr
+        .parse()
+        .map_err(|_| io::Error::other(format!("bad address {addr:?}")))?;
+    let mut stream = TcpStream::connect_timeout(&socket, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(&[head.as_bytes(), body].concat())?;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head_end, length) = loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before the response head",
+            ));
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+            break (end + 4, parse_head(&head)?);
+        }
+    };
+    let (status, location, content_length) = length;
+    match content_length {
+        Some(len) => {
+            while raw.len() < head_end + len {
+                let n = stream.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "body cut short",
+                    ));
+                }
+                raw.extend_from_slice(&chunk[..n]);
+            }
+            raw.truncate(head_end + len);
+        }
+        None => {
+            stream.read_to_end(&mut raw)?;
+        }
+    }
+    let body = String::from_utf8(raw.split_off(head_end))
+        .map_err(|_| io::Error::other("the body is not UTF-8"))?;
+    Ok(Reply {
+        status,
+        location,
+        body,
+    })
+}
+
+/// Status, `Location` and `Content-Length` of a response head.
+fn parse_head(head: &str) -> io::Result<(u16, Option<String>, Option<usize>)> {
+    let bad = || io::Error::other(format!("bad response head {head:?}"));
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or_else(bad)?;
+    let mut parts = status_line.splitn(3, ' ');
+    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return Err(bad());
+    }
+    let status = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let mut location = None;
+    let mut length = None;
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or_else(bad)?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("location") {
+            location = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse().map_err(|_| bad())?);
+        }
+    }
+    Ok((status, location, length))
+}
+
+/// A node's view, as `GET /cluster` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct View {
+    pub(crate) id: u64,
+    pub(crate) address: String,
+    pub(crate) is_leader: bool,
+    pub(crate) leader_id: Option<u64>,
+    pub(crate) leader_address: Option<String>,
+    pub(crate) term: u64,
+    pub(crate) voters: Vec<u64>,
+    pub(crate) applied: u64,
+    pub(crate) first_index: u64,
+}
+
+impl View {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let mut view = Self::default();
+        let bad = |line: &str| format!("bad /cluster line {line:?} in {text:?}");
+        for line in text.lines() {
+            let (key, value) = line.split_once('=').ok_or_else(|| bad(line))?;
+            let number = |v: &str| v.parse::<u64>().map_err(|_| bad(line));
+            match key {
+                "id" => view.id = number(value)?,
+                "address" => view.address = value.to_owned(),
+                "is_leader" => view.is_leader = value.parse().map_err(|_| bad(line))?,
+                "leader_id" if value.is_empty() => view.leader_id = None,
+                "leader_id" => view.leader_id = Some(number(value)?),
+                "leader_address" if value.is_empty() => view.leader_address = None,
+                "leader_address" => view.leader_address = Some(value.to_owned()),
+                "term" => view.term = number(value)?,
+                "voters" if value.is_empty() => view.voters.clear(),
+                "voters" => {
+                    view.voters = value.split(',').map(number).collect::<Result<_, _>>()?;
+                }
+                "applied" => view.applied = number(value)?,
+                "first_index" => view.first_index = number(value)?,
+                _ => return Err(bad(line)),
+            }
+        }
+        Ok(view)
+    }
+}
+
+/// `GET /cluster` on `addr`.
+pub(crate) fn view(addr: &str) -> View {
+    let reply = http(addr, "GET", "/cluster", b"", BOUND)
+        .unwrap_or_else(|e| panic!("GET /cluster on {addr}: {e}"));
+    assert_eq!(reply.status, 200, "GET /cluster on {addr}: {reply:?}");
+    View::parse(&reply.body).unwrap()
+}
+
+/// Long-polls `GET /cluster?wait=<conditions>` on `addr` until they hold (within [`BOUND`]).
+pub(crate) fn wait_for(addr: &str, conditions: &str) -> View {
+    let target = format!(
+        "/cluster?wait={conditions}&timeout_ms={}",
+        BOUND.as_millis()
+    );
+    let reply = http(addr, "GET", &target, b"", BOUND + Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("GET {target} on {addr}: {e}"));
+    assert_eq!(
+        reply.status, 200,
+        "{conditions} did not hold on {addr}: {reply:?}"
+    );
+    View::parse(&reply.body).unwrap()
+}
+
+/// Writes `key` = `value` through `addr`, following a redirect to the leader once; `Ok` only
+/// with a 200 (an acknowledged write).
+pub(crate) fn put(addr: &str, key: &str, value: &str) -> Result<(), String> {
+    let target = format!("/kv/{key}");
+    let reply =
+        http(addr, "PUT", &target, value.as_bytes(), BOUND).map_err(|e| format!("{addr}: {e}"))?;
+    let reply = match (reply.status, &reply.location) {
+        (308, Some(location)) => {
+            let rest = location
+                .strip_prefix("http://")
+                .ok_or_else(|| format!("odd Location {location:?}"))?;
+            let (leader, path) = rest
+                .split_once('/')
+                .ok_or_else(|| format!("odd Location {location:?}"))?;
+            if path != &target[1..] {
+                return Err(format!("Location {location:?} is not for {target}"));
+            }
+            http(leader, "PUT", &target, value.as_bytes(), BOUND)
+                .map_err(|e| format!("{leader}: {e}"))?
+        }
+        _ => reply,
+    };
+    if reply.status == 200 {
+        Ok(())
+    } else {
+        Err(format!("PUT {target} via {addr}: {reply:?}"))
+    }
+}
+
+/// Writes until one attempt is acknowledged, trying `addrs` in turn, within [`BOUND`]. A write
+/// that was not acknowledged may still apply later: retrying the same value keeps that
+/// harmless.
+pub(crate) fn put_acknowledged(addrs: &[&str], key: &str, value: &str) {
+    let deadline = Instant::now() + BOUND;
+    let mut errors = Vec::new();
+    for addr in addrs.iter().cycle() {
+        match put(addr, key, value) {
+            Ok(()) => return,
+            Err(error) => errors.push(error),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no write of {key} was acknowledged within {BOUND:?}: {errors:#?}"
+        );
+        // Pacing between attempts (a leader is being elected, or a node restarts).
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A linearizable read of `key` on `addr`: `None` for 404.
+pub(crate) fn get(addr: &str, key: &str) -> Option<String> {
+    let reply = http(addr, "GET", &format!("/kv/{key}"), b"", BOUND)
+        .unwrap_or_else(|e| panic!("GET /kv/{key} on {addr}: {e}"));
+    match reply.status {
+        // The body is the value and a newline.
+        200 => Some(
+            reply
+                .body
+                .strip_suffix('\n')
+                .unwrap_or_else(|| panic!("no newline after the value: {reply:?}"))
+                .to_owned(),
+        ),
+        404 => None,
+        _ => panic!("GET /kv/{key} on {addr}: {reply:?}"),
+    }
+}
