@@ -207,15 +207,30 @@ pub mod smol {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn endpoint(config: HandlerConfig) -> (Layer, Requests) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (layer, requests, server) = endpoint_at("127.0.0.1:0", config).await;
+        server.detach();
+        (layer, requests)
+    }
+
+    /// [`endpoint`] on `addr`, whose server stops (freeing the address, say for a node
+    /// restarted on it) when the returned task is dropped.
+    ///
+    /// # Panics
+    /// When `addr` cannot be bound.
+    pub async fn endpoint_at(
+        addr: &str,
+        config: HandlerConfig,
+    ) -> (Layer, Requests, smol::Task<()>) {
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let handler: Handler = Handler::with_config(config);
         let server = handler.clone();
-        smol::spawn(async move { server.serve(listener).await }).detach();
+        let task = smol::spawn(async move { server.serve(listener).await });
         let requests = handler.requests();
         (
             Layer::new(&addr, handler, TcpDialer).expect("layer"),
             requests,
+            task,
         )
     }
 }

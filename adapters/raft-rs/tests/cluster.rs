@@ -192,17 +192,8 @@ fn application_data_is_replicated_read_linearizably_and_snapshotted_to_a_late_jo
     });
 }
 
-/// An endpoint on `addr` whose server stops when the returned task is dropped (so a restarted
-/// node can serve on the same address).
 async fn endpoint_at(addr: &str) -> (Layer, Requests, smol::Task<()>) {
-    let listener = smol::net::TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let handler: rafthttp_smol::Handler = rafthttp_smol::Handler::new();
-    let server = handler.clone();
-    let task = smol::spawn(async move { server.serve(listener).await });
-    let requests = handler.requests();
-    let layer = Layer::new(&addr, handler, rafthttp_smol::TcpDialer).unwrap();
-    (layer, requests, task)
+    rafthttp_tests::smol::endpoint_at(addr, HandlerConfig::default()).await
 }
 
 #[test]

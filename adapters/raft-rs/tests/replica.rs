@@ -107,20 +107,31 @@ fn settle(replicas: &mut [&mut Node]) {
     settle_cut(replicas, &[]);
 }
 
+/// Adds the last of `nodes` through the leader, `nodes[0]`, and checks that the change
+/// was applied.
+fn join_last(nodes: &mut [Node]) {
+    let id = nodes.last().expect("a joiner").id();
+    let answer = Rc::new(RefCell::new(None));
+    nodes[0].submit(Join {
+        id: id.to_string(),
+        address: addr(id),
+        answer: Rc::clone(&answer),
+    });
+    settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    assert_eq!(
+        answer.borrow_mut().take(),
+        Some(Ok::<(), ChangeError>(())),
+        "node {id} joined"
+    );
+}
+
 /// Node 1 leads; nodes `2..=n` joined through it.
 fn cluster(n: u64) -> Vec<Node> {
     let mut nodes =
         vec![Node::bootstrap_with(1, &addr(1), RaftTiming::default(), Log::default()).unwrap()];
     for id in 2..=n {
         nodes.push(Node::joining_with(id, RaftTiming::default(), Log::default()).unwrap());
-        let answer = Rc::new(RefCell::new(None));
-        nodes[0].submit(Join {
-            id: id.to_string(),
-            address: addr(id),
-            answer: Rc::clone(&answer),
-        });
-        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
-        assert_eq!(answer.borrow_mut().take(), Some(Ok(())), "node {id} joined");
+        join_last(&mut nodes);
     }
     assert!(nodes[0].is_leader());
     nodes
@@ -274,14 +285,7 @@ fn a_joiner_behind_a_compacted_log_catches_up_by_a_snapshot_of_the_state() {
     let first = raft::Storage::first_index(nodes[0].store()).unwrap();
     assert!(first > 5, "compacted: first index {first}");
     nodes.push(Node::joining_with(3, RaftTiming::default(), Log::default()).unwrap());
-    let answer = Rc::new(RefCell::new(None));
-    nodes[0].submit(Join {
-        id: "3".into(),
-        address: addr(3),
-        answer: Rc::clone(&answer),
-    });
-    settle(&mut nodes.iter_mut().collect::<Vec<_>>());
-    assert_eq!(answer.borrow_mut().take(), Some(Ok::<(), ChangeError>(())));
+    join_last(&mut nodes);
     nodes[0].propose(b"after".to_vec()).unwrap();
     settle(&mut nodes.iter_mut().collect::<Vec<_>>());
     assert_eq!(state(&nodes[2]), state(&nodes[0]));
@@ -316,14 +320,7 @@ fn nodes_on_file_logs_restart_with_their_state_and_catch_up() {
     let mut nodes = vec![open(1, dirs[0].path(), Start::Bootstrap)];
     for id in 2..=3 {
         nodes.push(open(id, dirs[id as usize - 1].path(), Start::Join));
-        let answer = Rc::new(RefCell::new(None));
-        nodes[0].submit(Join {
-            id: id.to_string(),
-            address: addr(id),
-            answer: Rc::clone(&answer),
-        });
-        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
-        assert_eq!(answer.borrow_mut().take(), Some(Ok(())));
+        join_last(&mut nodes);
     }
     for i in 0..12u8 {
         nodes[0].propose(vec![i]).unwrap();

@@ -184,22 +184,21 @@ async fn membership_through_axum_with_a_redirect() {
     );
 }
 
-#[tokio::test]
-async fn nested_mount_redirects_with_the_configured_path() {
-    let config = HandlerConfig::default().with_path("/cluster/raft").unwrap();
-    let handler = Handler::with_config(config);
+/// Serves `handler` nested under `/cluster` (at `/cluster/raft`), has it answer every
+/// membership request "not the leader, which is 127.0.0.1:9", and posts a join to
+/// `/cluster/raft`; returns the address and the reply's head.
+async fn nested_join(handler: &Handler) -> (String, String) {
     let router = Router::new().nest(
         "/cluster",
         Router::new().route_service("/raft", handler.clone()),
     );
     let addr = serve_axum(router).await;
     let requests = handler.requests();
-    tokio::spawn(async move {
-        while let Some(r) = requests.recv().await {
-            r.respond(Err(ChangeError::NotLeader {
-                leader: Some("127.0.0.1:9".into()),
-            }));
-        }
+    let answering = tokio::spawn(async move {
+        let request = requests.recv().await.expect("a request");
+        request.respond(Err(ChangeError::NotLeader {
+            leader: Some("127.0.0.1:9".into()),
+        }));
     });
     let (_s, reply) = raw(
         &addr,
@@ -207,7 +206,16 @@ async fn nested_mount_redirects_with_the_configured_path() {
         "\r\n\r\n",
     )
     .await;
+    within(answering).await.unwrap();
     assert!(reply.starts_with("HTTP/1.1 308"), "{reply}");
+    (addr, reply)
+}
+
+#[tokio::test]
+async fn nested_mount_redirects_with_the_configured_path() {
+    let config = HandlerConfig::default().with_path("/cluster/raft").unwrap();
+    let handler = Handler::with_config(config);
+    let (addr, reply) = nested_join(&handler).await;
     assert!(
         reply.contains("location: http://127.0.0.1:9/cluster/raft?id=1&address=a\r\n"),
         "{reply}"
@@ -393,26 +401,7 @@ mod axum_feature {
         // request arrived on (axum's OriginalUri), and the handler warns once that peers dial
         // the configured one.
         let handler = Handler::new();
-        let router = Router::new().nest(
-            "/cluster",
-            Router::new().route_service("/raft", handler.clone()),
-        );
-        let addr = serve_axum(router).await;
-        let requests = handler.requests();
-        let answering = tokio::spawn(async move {
-            let request = requests.recv().await.expect("a request");
-            request.respond(Err(ChangeError::NotLeader {
-                leader: Some("127.0.0.1:9".into()),
-            }));
-        });
-        let (_s, reply) = raw(
-            &addr,
-            b"POST /cluster/raft?id=1&address=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-            "\r\n\r\n",
-        )
-        .await;
-        within(answering).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 308"), "{reply}");
+        let (_addr, reply) = nested_join(&handler).await;
         assert!(
             reply.contains("location: http://127.0.0.1:9/cluster/raft?id=1&address=a\r\n"),
             "{reply}"
