@@ -1,5 +1,5 @@
-//! The address book (raft node id -> HTTP address) and the storage that carries it in
-//! snapshots.
+//! The address book (raft node id -> HTTP address), the state shared with readers, and the
+//! storage that carries both in snapshots.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use raft::eraftpb::{Entry, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
 
+use crate::log_store::LogStore;
 use crate::state::{StateMachine, encode_snapshot};
 
 /// Where each node of the cluster serves HTTP (`host:port`), by raft node id.
@@ -83,19 +84,17 @@ impl AddressBook {
     }
 }
 
-/// raft's [`MemStorage`] whose snapshots carry the [`AddressBook`] and the application's
-/// [`StateMachine`] as their data, taken at the last applied entry.
-pub struct ClusterStorage<S = ()> {
-    mem: MemStorage,
+/// What a replica's readers share with it: the address book, the application state and the
+/// index of the last entry applied to it. Cheap to clone; clones share the same state.
+pub struct ClusterState<S = ()> {
     book: AddressBook,
     state: Arc<Mutex<S>>,
     applied: Arc<AtomicU64>,
 }
 
-impl<S> Clone for ClusterStorage<S> {
+impl<S> Clone for ClusterState<S> {
     fn clone(&self) -> Self {
         Self {
-            mem: self.mem.clone(),
             book: self.book.clone(),
             state: Arc::clone(&self.state),
             applied: Arc::clone(&self.applied),
@@ -103,45 +102,23 @@ impl<S> Clone for ClusterStorage<S> {
     }
 }
 
-impl<S: Default> Default for ClusterStorage<S> {
-    fn default() -> Self {
-        Self::with_state(MemStorage::default(), AddressBook::default(), S::default())
-    }
-}
-
-impl<S> std::fmt::Debug for ClusterStorage<S> {
+impl<S> std::fmt::Debug for ClusterState<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterStorage")
+        f.debug_struct("ClusterState")
             .field("book", &self.book)
             .field("applied", &self.applied())
             .finish_non_exhaustive()
     }
 }
 
-impl ClusterStorage {
-    /// Storage over `mem`, snapshotting `book` (and no application state).
-    pub fn new(mem: MemStorage, book: AddressBook) -> Self {
-        Self::with_state(mem, book, ())
-    }
-}
-
-impl<S> ClusterStorage<S> {
-    /// Storage over `mem`, snapshotting `book` and `state`. The applied index starts at the
-    /// index of `mem`'s snapshot.
-    pub fn with_state(mem: MemStorage, book: AddressBook, state: S) -> Self {
-        // The snapshot's index: the entry before the first one the log holds.
-        let applied = mem.first_index().map_or(0, |first| first.saturating_sub(1));
+impl<S> ClusterState<S> {
+    /// `book` and `state`, with every entry up to `applied` applied to them.
+    pub fn new(book: AddressBook, state: S, applied: u64) -> Self {
         Self {
-            mem,
             book,
             state: Arc::new(Mutex::new(state)),
             applied: Arc::new(AtomicU64::new(applied)),
         }
-    }
-
-    /// The log storage.
-    pub fn mem(&self) -> &MemStorage {
-        &self.mem
     }
 
     /// The address book.
@@ -164,9 +141,86 @@ impl<S> ClusterStorage<S> {
     }
 }
 
-impl<S: StateMachine> Storage for ClusterStorage<S> {
+/// A raft log ([`MemStorage`] by default, or any [`LogStore`]) whose snapshots carry the
+/// [`AddressBook`] and the application's [`StateMachine`] as their data, taken at the last
+/// applied entry. Every other read goes to the log.
+pub struct ClusterStorage<S = (), L = MemStorage> {
+    log: L,
+    shared: ClusterState<S>,
+}
+
+impl<S: Default> Default for ClusterStorage<S> {
+    fn default() -> Self {
+        Self::with_state(MemStorage::default(), AddressBook::default(), S::default())
+    }
+}
+
+impl<S, L> std::fmt::Debug for ClusterStorage<S, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterStorage")
+            .field("book", &self.shared.book)
+            .field("applied", &self.applied())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: LogStore> ClusterStorage<(), L> {
+    /// Storage over `log`, snapshotting `book` (and no application state).
+    pub fn new(log: L, book: AddressBook) -> Self {
+        Self::with_state(log, book, ())
+    }
+}
+
+impl<S, L: LogStore> ClusterStorage<S, L> {
+    /// Storage over `log`, snapshotting `book` and `state`. The applied index starts at the
+    /// index of `log`'s snapshot (the entry before its first one).
+    pub fn with_state(log: L, book: AddressBook, state: S) -> Self {
+        let applied = log.first_index().map_or(0, |first| first.saturating_sub(1));
+        Self {
+            log,
+            shared: ClusterState::new(book, state, applied),
+        }
+    }
+
+    /// The log.
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    pub(crate) fn log_mut(&mut self) -> &mut L {
+        &mut self.log
+    }
+
+    pub(crate) fn from_parts(log: L, shared: ClusterState<S>) -> Self {
+        Self { log, shared }
+    }
+}
+
+impl<S, L> ClusterStorage<S, L> {
+    /// The address book, the state and the applied index, to share with readers.
+    pub fn shared(&self) -> &ClusterState<S> {
+        &self.shared
+    }
+
+    /// The address book.
+    pub fn book(&self) -> &AddressBook {
+        self.shared.book()
+    }
+
+    /// The application state (the replica applies entries to it under this lock).
+    pub fn state(&self) -> MutexGuard<'_, S> {
+        self.shared.state()
+    }
+
+    /// The index of the last entry applied to the state.
+    pub fn applied(&self) -> u64 {
+        self.shared.applied()
+    }
+}
+
+impl<S: StateMachine, L: LogStore> Storage for ClusterStorage<S, L> {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        self.mem.initial_state()
+        self.log.initial_state()
     }
 
     fn entries(
@@ -176,19 +230,19 @@ impl<S: StateMachine> Storage for ClusterStorage<S> {
         max_size: impl Into<Option<u64>>,
         context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
-        self.mem.entries(low, high, max_size, context)
+        self.log.entries(low, high, max_size, context)
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        self.mem.term(idx)
+        self.log.term(idx)
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        self.mem.first_index()
+        self.log.first_index()
     }
 
     fn last_index(&self) -> raft::Result<u64> {
-        self.mem.last_index()
+        self.log.last_index()
     }
 
     /// A snapshot at the last applied entry: its index, term and configuration, with the
@@ -202,9 +256,9 @@ impl<S: StateMachine> Storage for ClusterStorage<S> {
         let mut snapshot = Snapshot::default();
         let meta = snapshot.mut_metadata();
         meta.index = index;
-        meta.term = self.mem.term(index)?;
-        meta.set_conf_state(self.mem.initial_state()?.conf_state);
-        snapshot.data = encode_snapshot(&self.book.encode(), &state.snapshot()).into();
+        meta.term = self.log.term(index)?;
+        meta.set_conf_state(self.log.initial_state()?.conf_state);
+        snapshot.data = encode_snapshot(&self.shared.book.encode(), &state.snapshot()).into();
         Ok(snapshot)
     }
 }

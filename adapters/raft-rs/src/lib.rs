@@ -9,6 +9,10 @@
 //!   elsewhere;
 //! - [`StateMachine`]: the application state committed entries are applied to, snapshotted
 //!   with the address book;
+//! - [`LogStore`]: the raft log, any [`raft::Storage`] that can also be written (append, hard
+//!   state, configuration, install and compact with a snapshot, sync); raft's `MemStorage`
+//!   is the default, and [`FileLog`] keeps the log in a checksummed, fsynced file so a node
+//!   restarts with its state;
 //! - [`AddressBook`] and [`ClusterStorage`]: node id -> HTTP address, and the log, carried
 //!   with the state in snapshots taken at the last applied entry;
 //! - [`Replica`]: a raft node with the `Ready` handling, proposals and read-index reads,
@@ -75,8 +79,8 @@ mod replica;
 mod state;
 
 pub use applier::{Applier, ApplierStats, MembershipRequest, leader_address, parse_node_id};
-pub use book::{AddressBook, ClusterStorage};
-pub use log_store::{FileLog, LogStore, MemLog, Stored};
+pub use book::{AddressBook, ClusterState, ClusterStorage};
+pub use log_store::{FileLog, LogStore};
 pub use net::Network;
 pub use node::{Node, NodeConfig};
 pub use replica::{

@@ -1,63 +1,78 @@
-//! Durable raft state: the [`LogStore`] trait a [`Replica`](crate::Replica) writes its entries,
-//! hard state and snapshots through, [`MemLog`] (nothing kept) and [`FileLog`] (an append-only
-//! file of checksummed records, fsynced on the write path).
+//! The raft log a [`Replica`](crate::Replica) runs on: any [`raft::Storage`] that can also be
+//! written, through the small [`LogStore`] trait. raft-rs's [`MemStorage`] implements it (the
+//! default: nothing survives a restart), and [`FileLog`] keeps the log in an append-only file
+//! of checksummed records, fsynced on the write path.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use protobuf::Message as _;
-use raft::eraftpb::{Entry, HardState, Snapshot};
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::storage::MemStorage;
+use raft::{GetEntriesContext, RaftState, Storage};
 
-/// What a [`LogStore`] holds, read back when a node starts.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stored {
-    /// The last hard state (term, vote, commit).
-    pub hard_state: HardState,
-    /// The last snapshot: the configuration, address book and application state up to its
-    /// index.
-    pub snapshot: Option<Snapshot>,
-    /// The entries after the snapshot, in order.
-    pub entries: Vec<Entry>,
-}
-
-impl Stored {
-    /// Whether nothing was ever stored (a node starting for the first time).
-    pub fn is_empty(&self) -> bool {
-        self.hard_state == HardState::default()
-            && self.snapshot.is_none()
-            && self.entries.is_empty()
-    }
-}
-
-/// Where a replica persists what raft needs after a restart. Writes may be buffered until
-/// [`sync`](Self::sync), which the replica calls before sending any message that depends on
-/// them (raft's persisted messages) and before applying a snapshot's effects.
-pub trait LogStore: Send + 'static {
-    /// Everything stored so far.
+/// A raft log that can be written: raft reads it through [`raft::Storage`], and the replica
+/// writes what each `Ready` asks through these methods.
+///
+/// Writes may be buffered until [`sync`](Self::sync), which the replica calls before it sends
+/// any message that relies on them (raft's persisted messages) and before it applies a
+/// snapshot's effects. Reads through [`raft::Storage`] see every write at once, synced or not.
+///
+/// On restart the replica reads the store as raft does, plus [`last_snapshot`](Self::last_snapshot):
+/// the application state and address book come from that snapshot's data, and the committed
+/// entries after it are applied again, configuration changes included. So a store need not
+/// persist [`set_conf_state`](Self::set_conf_state), only keep it for
+/// [`initial_state`](raft::Storage::initial_state) while it runs.
+pub trait LogStore: Storage + Send + 'static {
+    /// Appends `entries`, in order and without a gap after the last stored entry; one at an
+    /// index already stored replaces it and every later one.
     ///
     /// # Errors
-    /// When the store cannot be read.
-    fn load(&mut self) -> io::Result<Stored>;
-
-    /// Appends `entries`; one at an index already stored replaces it and every later one.
-    ///
-    /// # Errors
-    /// When writing fails.
+    /// When writing fails, or the entries would leave a gap or overwrite compacted ones.
     fn append(&mut self, entries: &[Entry]) -> io::Result<()>;
 
-    /// Records the hard state.
+    /// Records the hard state (term, vote, commit).
     ///
     /// # Errors
     /// When writing fails.
     fn set_hard_state(&mut self, hard_state: &HardState) -> io::Result<()>;
 
-    /// Records a snapshot (received from the leader, or taken here to compact the log):
-    /// entries up to its index are no longer needed.
+    /// Records a new commit index, the rest of the hard state unchanged.
     ///
     /// # Errors
     /// When writing fails.
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()>;
+    fn set_commit(&mut self, commit: u64) -> io::Result<()>;
+
+    /// Records the configuration, after a configuration change was applied.
+    ///
+    /// # Errors
+    /// When writing fails.
+    fn set_conf_state(&mut self, conf_state: &ConfState) -> io::Result<()>;
+
+    /// Installs a snapshot received from the leader: it replaces the whole log (its index and
+    /// term, its configuration, and a commit index at least its index). Kept for restarts as
+    /// [`last_snapshot`](Self::last_snapshot).
+    ///
+    /// # Errors
+    /// When writing fails, or the snapshot is older than the log's start.
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()>;
+
+    /// Compacts the log with `snapshot`, taken here at an applied index: entries before its
+    /// index are no longer needed. Kept for restarts as [`last_snapshot`](Self::last_snapshot)
+    /// (a store that does not [keep snapshots](Self::keeps_snapshots) gets one without data).
+    ///
+    /// # Errors
+    /// When writing fails, or the index is past the log's end.
+    fn compact(&mut self, snapshot: &Snapshot) -> io::Result<()>;
+
+    /// The last snapshot installed or compacted to, with its data: what a restart restores
+    /// the application state and address book from. `None` when there is none, or the store
+    /// does not [keep snapshots](Self::keeps_snapshots).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn last_snapshot(&self) -> io::Result<Option<Snapshot>>;
 
     /// Makes everything written so far durable.
     ///
@@ -65,33 +80,64 @@ pub trait LogStore: Send + 'static {
     /// When the data cannot be made durable.
     fn sync(&mut self) -> io::Result<()>;
 
-    /// Whether the replica should take a snapshot to save when it compacts its log (a store
-    /// that keeps nothing does not need one).
+    /// Whether the store keeps snapshots for a restart. When it does not (an in-memory
+    /// store), the replica does not serialize its state to compact the log.
     fn keeps_snapshots(&self) -> bool {
         true
     }
+
+    /// Whether nothing was ever stored: no entry, no hard state, no configuration (a node
+    /// starting for the first time).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn is_empty(&self) -> raft::Result<bool> {
+        let RaftState {
+            hard_state,
+            conf_state,
+        } = self.initial_state()?;
+        Ok(self.last_index()? == 0
+            && hard_state == HardState::default()
+            && conf_state == ConfState::default())
+    }
 }
 
-/// Keeps nothing: a node on it starts empty after a restart (the default, with raft's
-/// in-memory `MemStorage`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MemLog;
-
-impl LogStore for MemLog {
-    fn load(&mut self) -> io::Result<Stored> {
-        Ok(Stored::default())
+/// raft-rs's in-memory storage, the default: a node on it starts empty after a restart.
+impl LogStore for MemStorage {
+    fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
+        check_append(self, entries)?;
+        self.wl().append(entries).map_err(io::Error::other)
     }
 
-    fn append(&mut self, _entries: &[Entry]) -> io::Result<()> {
+    fn set_hard_state(&mut self, hard_state: &HardState) -> io::Result<()> {
+        self.wl().set_hardstate(hard_state.clone());
         Ok(())
     }
 
-    fn set_hard_state(&mut self, _hard_state: &HardState) -> io::Result<()> {
+    fn set_commit(&mut self, commit: u64) -> io::Result<()> {
+        self.wl().mut_hard_state().commit = commit;
         Ok(())
     }
 
-    fn save_snapshot(&mut self, _snapshot: &Snapshot) -> io::Result<()> {
+    fn set_conf_state(&mut self, conf_state: &ConfState) -> io::Result<()> {
+        self.wl().set_conf_state(conf_state.clone());
         Ok(())
+    }
+
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        self.wl()
+            .apply_snapshot(snapshot.clone())
+            .map_err(io::Error::other)
+    }
+
+    fn compact(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        let index = snapshot.get_metadata().index;
+        check_compact(self, index)?;
+        self.wl().compact(index).map_err(io::Error::other)
+    }
+
+    fn last_snapshot(&self) -> io::Result<Option<Snapshot>> {
+        Ok(None)
     }
 
     fn sync(&mut self) -> io::Result<()> {
@@ -101,6 +147,50 @@ impl LogStore for MemLog {
     fn keeps_snapshots(&self) -> bool {
         false
     }
+}
+
+/// raft's `MemStorage` panics on entries that leave a gap or overwrite compacted ones: an
+/// error instead.
+fn check_append(log: &impl Storage, entries: &[Entry]) -> io::Result<()> {
+    let Some(first) = entries.first() else {
+        return Ok(());
+    };
+    let (start, last) = (
+        storage_io(log.first_index())?,
+        storage_io(log.last_index())?,
+    );
+    if first.index < start || first.index > last + 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "entries from index {} do not follow the log ({start}..={last})",
+                first.index
+            ),
+        ));
+    }
+    if entries.windows(2).any(|w| w[1].index != w[0].index + 1) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "entries to append are not consecutive",
+        ));
+    }
+    Ok(())
+}
+
+/// raft's `MemStorage` panics when compacting past the log's end: an error instead.
+fn check_compact(log: &impl Storage, index: u64) -> io::Result<()> {
+    let last = storage_io(log.last_index())?;
+    if index > last + 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot compact to index {index}, past the log's end ({last})"),
+        ));
+    }
+    Ok(())
+}
+
+fn storage_io<T>(result: raft::Result<T>) -> io::Result<T> {
+    result.map_err(io::Error::other)
 }
 
 /// Record kinds.
@@ -115,32 +205,46 @@ const HEADER: usize = 8;
 /// The name of the log file in the store's directory.
 const LOG_FILE: &str = "raft.log";
 
-/// An append-only file of records (`raft.log` in a directory): each is a length, a CRC-32,
-/// a kind (entry, hard state, snapshot) and the protobuf bytes. [`sync`](LogStore::sync)
-/// fsyncs it.
+/// A raft log in an append-only file of records (`raft.log` in a directory): each is a
+/// length, a CRC-32, a kind (entry, hard state, snapshot) and the protobuf bytes.
+/// [`sync`](LogStore::sync) fsyncs it. The uncompacted log is also kept in memory (a
+/// [`MemStorage`]), which raft reads.
 ///
-/// At [`load`](LogStore::load) every record is checked. A record cut short or failing its
+/// At [`open`](Self::open) every record is checked. A record cut short or failing its
 /// checksum ends the log: it and anything after it are truncated away, never applied (a
-/// crash during a write leaves a torn last record; the writes before it were synced). Saving
-/// a snapshot rewrites the file as the snapshot, the hard state and the entries after it
-/// (into a temporary file, fsynced, then renamed over the log), so the file stays as long as
-/// the uncompacted log.
-#[derive(Debug)]
+/// crash during a write leaves a torn last record; the writes before it were synced).
+/// Installing or compacting to a snapshot rewrites the file as the snapshot, the hard state
+/// and the entries after it (into a temporary file, fsynced, then renamed over the log), so
+/// the file stays as long as the uncompacted log.
 pub struct FileLog {
     dir: PathBuf,
     file: File,
-    /// What the file holds, to rewrite it when a snapshot compacts it.
-    stored: Stored,
-    /// Bytes truncated away by the last load (a torn or corrupt tail).
+    /// The log as raft reads it.
+    mem: MemStorage,
+    /// The last snapshot, with its data, written first when the file is rewritten.
+    snapshot: Option<Snapshot>,
+    /// Bytes truncated away by the last open (a torn or corrupt tail).
     truncated: u64,
+}
+
+impl std::fmt::Debug for FileLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileLog")
+            .field("dir", &self.dir)
+            .field("first_index", &self.mem.first_index().ok())
+            .field("last_index", &self.mem.last_index().ok())
+            .field("truncated", &self.truncated)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FileLog {
     /// Opens (or creates) the log in `dir`, creating the directory if needed. The records
-    /// are read and checked at once; [`load`](LogStore::load) returns them.
+    /// are read and checked at once.
     ///
     /// # Errors
-    /// When the directory or file cannot be created, opened or read.
+    /// When the directory or file cannot be created, opened or read, or the records that
+    /// pass their checksums do not make a log (an entry missing in the middle).
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)?;
@@ -150,7 +254,7 @@ impl FileLog {
             .append(true)
             .create(true)
             .open(&path)?;
-        let (stored, good) = read_records(&mut file)?;
+        let (records, good) = read_records(&mut file)?;
         let len = file.metadata()?.len();
         let truncated = len - good;
         if truncated > 0 {
@@ -162,10 +266,12 @@ impl FileLog {
             file.set_len(good)?;
             file.sync_all()?;
         }
+        let mem = records.to_storage()?;
         Ok(Self {
             dir,
             file,
-            stored,
+            mem,
+            snapshot: records.snapshot,
             truncated,
         })
     }
@@ -181,16 +287,34 @@ impl FileLog {
         self.file.write_all(&record)
     }
 
-    /// Rewrites the file as the stored snapshot, hard state and entries.
+    /// Rewrites the file as the last snapshot, the hard state and the entries after it.
     fn rewrite(&mut self) -> io::Result<()> {
         let tmp = self.dir.join(format!("{LOG_FILE}.tmp"));
         let mut out = Vec::new();
-        if let Some(snapshot) = &self.stored.snapshot {
+        let mut after = 0;
+        if let Some(snapshot) = &self.snapshot {
             out.extend(record(SNAPSHOT, &encode(snapshot)?)?);
+            after = snapshot.get_metadata().index;
         }
-        out.extend(record(HARD_STATE, &encode(&self.stored.hard_state)?)?);
-        for entry in &self.stored.entries {
-            out.extend(record(ENTRY, &encode(entry)?)?);
+        out.extend(record(
+            HARD_STATE,
+            &encode(&self.mem.rl().hard_state().clone())?,
+        )?);
+        let (first, last) = (
+            storage_io(self.mem.first_index())?,
+            storage_io(self.mem.last_index())?,
+        );
+        let from = first.max(after + 1);
+        if from <= last {
+            let entries = storage_io(self.mem.entries(
+                from,
+                last + 1,
+                None,
+                GetEntriesContext::empty(false),
+            ))?;
+            for entry in &entries {
+                out.extend(record(ENTRY, &encode(entry)?)?);
+            }
         }
         {
             let mut file = File::create(&tmp)?;
@@ -208,31 +332,101 @@ impl FileLog {
     }
 }
 
-impl LogStore for FileLog {
-    fn load(&mut self) -> io::Result<Stored> {
-        Ok(self.stored.clone())
+impl Storage for FileLog {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
     }
 
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        if let Some(snapshot) = &self.snapshot {
+            let meta = snapshot.get_metadata();
+            if meta.index == idx {
+                return Ok(meta.term);
+            }
+        }
+        self.mem.term(idx)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+
+    /// The last snapshot kept, when it is at least at `request_index`.
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        match &self.snapshot {
+            Some(snapshot) if snapshot.get_metadata().index >= request_index => {
+                Ok(snapshot.clone())
+            }
+            _ => Err(raft::Error::Store(
+                raft::StorageError::SnapshotTemporarilyUnavailable,
+            )),
+        }
+    }
+}
+
+impl LogStore for FileLog {
     fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
+        check_append(&self.mem, entries)?;
         for entry in entries {
             self.write_record(ENTRY, &encode(entry)?)?;
-            push_entry(&mut self.stored, entry.clone());
         }
-        Ok(())
+        self.mem.wl().append(entries).map_err(io::Error::other)
     }
 
     fn set_hard_state(&mut self, hard_state: &HardState) -> io::Result<()> {
-        if *hard_state == self.stored.hard_state {
+        if self.mem.rl().hard_state() == hard_state {
             return Ok(());
         }
         self.write_record(HARD_STATE, &encode(hard_state)?)?;
-        self.stored.hard_state = hard_state.clone();
+        self.mem.wl().set_hardstate(hard_state.clone());
         Ok(())
     }
 
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
-        set_snapshot(&mut self.stored, snapshot.clone());
+    fn set_commit(&mut self, commit: u64) -> io::Result<()> {
+        let mut hard_state = self.mem.rl().hard_state().clone();
+        hard_state.commit = commit;
+        self.set_hard_state(&hard_state)
+    }
+
+    /// Kept in memory only: a restart finds it in the snapshot and the entries after it.
+    fn set_conf_state(&mut self, conf_state: &ConfState) -> io::Result<()> {
+        self.mem.wl().set_conf_state(conf_state.clone());
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        self.mem
+            .wl()
+            .apply_snapshot(snapshot.clone())
+            .map_err(io::Error::other)?;
+        self.snapshot = Some(snapshot.clone());
         self.rewrite()
+    }
+
+    fn compact(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        let index = snapshot.get_metadata().index;
+        check_compact(&self.mem, index)?;
+        self.mem.wl().compact(index).map_err(io::Error::other)?;
+        self.snapshot = Some(snapshot.clone());
+        self.rewrite()
+    }
+
+    fn last_snapshot(&self) -> io::Result<Option<Snapshot>> {
+        Ok(self.snapshot.clone())
     }
 
     fn sync(&mut self) -> io::Result<()> {
@@ -258,51 +452,91 @@ fn record(kind: u8, payload: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// An entry appended: it replaces any entry at its index or after, and is dropped if a
-/// snapshot already covers it.
-fn push_entry(stored: &mut Stored, entry: Entry) {
-    if let Some(snapshot) = &stored.snapshot {
-        if entry.index <= snapshot.get_metadata().index {
-            return;
-        }
-    }
-    while stored
-        .entries
-        .last()
-        .is_some_and(|last| last.index >= entry.index)
-    {
-        stored.entries.pop();
-    }
-    stored.entries.push(entry);
+/// What the records of a file hold, replayed in order.
+#[derive(Default)]
+struct Records {
+    hard_state: HardState,
+    snapshot: Option<Snapshot>,
+    entries: Vec<Entry>,
 }
 
-fn set_snapshot(stored: &mut Stored, snapshot: Snapshot) {
-    let index = snapshot.get_metadata().index;
-    stored.entries.retain(|entry| entry.index > index);
-    if stored.hard_state.commit < index {
-        stored.hard_state.commit = index;
+impl Records {
+    /// An entry appended: it replaces any entry at its index or after, and is dropped if the
+    /// snapshot already covers it.
+    fn push_entry(&mut self, entry: Entry) {
+        if let Some(snapshot) = &self.snapshot {
+            if entry.index <= snapshot.get_metadata().index {
+                return;
+            }
+        }
+        while self
+            .entries
+            .last()
+            .is_some_and(|last| last.index >= entry.index)
+        {
+            self.entries.pop();
+        }
+        self.entries.push(entry);
     }
-    stored.snapshot = Some(snapshot);
+
+    fn set_snapshot(&mut self, snapshot: Snapshot) {
+        let index = snapshot.get_metadata().index;
+        self.entries.retain(|entry| entry.index > index);
+        if self.hard_state.commit < index {
+            self.hard_state.commit = index;
+        }
+        self.snapshot = Some(snapshot);
+    }
+
+    /// The log as raft reads it. A gap in the entries is refused; a commit index past the
+    /// last entry (a crash between the two writes is the only way) is lowered to it.
+    fn to_storage(&self) -> io::Result<MemStorage> {
+        let mem = MemStorage::new();
+        if let Some(snapshot) = &self.snapshot {
+            mem.wl()
+                .apply_snapshot(snapshot.clone())
+                .map_err(io::Error::other)?;
+        }
+        let mut next = storage_io(mem.last_index())? + 1;
+        for entry in &self.entries {
+            if entry.index != next {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the stored log skips from index {} to {}",
+                        next - 1,
+                        entry.index
+                    ),
+                ));
+            }
+            next += 1;
+        }
+        mem.wl().append(&self.entries).map_err(io::Error::other)?;
+        let mut hard_state = self.hard_state.clone();
+        hard_state.commit = hard_state.commit.min(next - 1);
+        mem.wl().set_hardstate(hard_state);
+        Ok(mem)
+    }
 }
 
 /// Reads every whole, valid record from the start of `file`; returns what they hold and the
 /// length of the valid prefix.
-fn read_records(file: &mut File) -> io::Result<(Stored, u64)> {
+fn read_records(file: &mut File) -> io::Result<(Records, u64)> {
     file.seek(SeekFrom::Start(0))?;
     let mut bytes = Vec::new();
     BufReader::new(&mut *file).read_to_end(&mut bytes)?;
-    let mut stored = Stored::default();
+    let mut records = Records::default();
     let mut at = 0usize;
     while let Some((kind, payload, next)) = next_record(&bytes, at) {
         let applied = match kind {
             ENTRY => Entry::parse_from_bytes(payload)
-                .map(|entry| push_entry(&mut stored, entry))
+                .map(|entry| records.push_entry(entry))
                 .is_ok(),
             HARD_STATE => HardState::parse_from_bytes(payload)
-                .map(|hs| stored.hard_state = hs)
+                .map(|hs| records.hard_state = hs)
                 .is_ok(),
             SNAPSHOT => Snapshot::parse_from_bytes(payload)
-                .map(|snapshot| set_snapshot(&mut stored, snapshot))
+                .map(|snapshot| records.set_snapshot(snapshot))
                 .is_ok(),
             _ => false,
         };
@@ -311,7 +545,7 @@ fn read_records(file: &mut File) -> io::Result<(Stored, u64)> {
         }
         at = next;
     }
-    Ok((stored, at as u64))
+    Ok((records, at as u64))
 }
 
 /// The record at `at`: its kind, payload and the offset after it; `None` when it is cut
@@ -357,8 +591,17 @@ mod tests {
         s
     }
 
-    fn indexes(stored: &Stored) -> Vec<(u64, u64)> {
-        stored.entries.iter().map(|e| (e.index, e.term)).collect()
+    /// The entries raft reads, as (index, term).
+    fn indexes(log: &impl Storage) -> Vec<(u64, u64)> {
+        let (first, last) = (log.first_index().unwrap(), log.last_index().unwrap());
+        if first > last {
+            return Vec::new();
+        }
+        log.entries(first, last + 1, None, GetEntriesContext::empty(false))
+            .unwrap()
+            .iter()
+            .map(|e| (e.index, e.term))
+            .collect()
     }
 
     #[test]
@@ -366,21 +609,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut log = FileLog::open(dir.path()).unwrap();
-            assert!(log.load().unwrap().is_empty());
+            assert!(log.is_empty().unwrap());
             log.append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")])
                 .unwrap();
-            log.set_hard_state(&hard_state(1, 1, 2)).unwrap();
+            log.set_hard_state(&hard_state(1, 1, 1)).unwrap();
+            log.set_commit(2).unwrap();
             // A new leader's entry at index 2 replaces 2 and 3.
             log.append(&[entry(2, 2, b"x")]).unwrap();
+            assert_eq!(
+                indexes(&log),
+                [(1, 1), (2, 2)],
+                "raft reads the write at once"
+            );
             log.sync().unwrap();
         }
-        let mut log = FileLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         assert_eq!(log.truncated(), 0);
-        let stored = log.load().unwrap();
-        assert_eq!(indexes(&stored), [(1, 1), (2, 2)]);
-        assert_eq!(stored.entries[1].data.as_ref(), b"x");
-        assert_eq!(stored.hard_state, hard_state(1, 1, 2));
-        assert!(stored.snapshot.is_none());
+        assert!(!log.is_empty().unwrap());
+        assert_eq!(indexes(&log), [(1, 1), (2, 2)]);
+        let entries = log
+            .entries(2, 3, None, GetEntriesContext::empty(false))
+            .unwrap();
+        assert_eq!(entries[0].data.as_ref(), b"x");
+        assert_eq!(log.initial_state().unwrap().hard_state, hard_state(1, 1, 2));
+        assert!(log.last_snapshot().unwrap().is_none());
     }
 
     #[test]
@@ -401,7 +653,7 @@ mod tests {
 
         let mut log = FileLog::open(dir.path()).unwrap();
         assert_eq!(log.truncated(), torn.len() as u64 - 3);
-        assert_eq!(indexes(&log.load().unwrap()), [(1, 1), (2, 1)]);
+        assert_eq!(indexes(&log), [(1, 1), (2, 1)]);
         assert_eq!(
             fs::metadata(&path).unwrap().len(),
             whole,
@@ -411,9 +663,9 @@ mod tests {
         log.append(&[entry(3, 1, b"c")]).unwrap();
         log.sync().unwrap();
         drop(log);
-        let mut log = FileLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         assert_eq!(log.truncated(), 0);
-        assert_eq!(indexes(&log.load().unwrap()), [(1, 1), (2, 1), (3, 1)]);
+        assert_eq!(indexes(&log), [(1, 1), (2, 1), (3, 1)]);
     }
 
     #[test]
@@ -430,13 +682,24 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         fs::write(&path, &bytes).unwrap();
-        let mut log = FileLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         assert!(log.truncated() > 0);
-        assert_eq!(indexes(&log.load().unwrap()), [(1, 1)]);
+        assert_eq!(indexes(&log), [(1, 1)]);
     }
 
     #[test]
-    fn a_snapshot_compacts_the_file() {
+    fn a_gap_in_the_records_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = record(ENTRY, &encode(&entry(1, 1, b"a")).unwrap()).unwrap();
+        bytes.extend(record(ENTRY, &encode(&entry(3, 1, b"c")).unwrap()).unwrap());
+        fs::write(dir.path().join(LOG_FILE), bytes).unwrap();
+        let err = FileLog::open(dir.path()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("skips from index 1 to 3"), "{err}");
+    }
+
+    #[test]
+    fn a_compacting_snapshot_shortens_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_FILE);
         {
@@ -446,16 +709,74 @@ mod tests {
             log.set_hard_state(&hard_state(1, 1, 100)).unwrap();
             log.sync().unwrap();
             let before = fs::metadata(&path).unwrap().len();
-            log.save_snapshot(&snapshot(98, 1, b"state")).unwrap();
+            log.compact(&snapshot(98, 1, b"state")).unwrap();
             assert!(fs::metadata(&path).unwrap().len() < before / 10);
+            assert_eq!(log.term(98).unwrap(), 1);
             log.append(&[entry(101, 1, b"after")]).unwrap();
             log.sync().unwrap();
         }
-        let mut log = FileLog::open(dir.path()).unwrap();
-        let stored = log.load().unwrap();
-        assert_eq!(stored.snapshot, Some(snapshot(98, 1, b"state")));
-        assert_eq!(indexes(&stored), [(99, 1), (100, 1), (101, 1)]);
-        assert_eq!(stored.hard_state, hard_state(1, 1, 100));
+        let log = FileLog::open(dir.path()).unwrap();
+        assert_eq!(
+            log.last_snapshot().unwrap(),
+            Some(snapshot(98, 1, b"state"))
+        );
+        assert_eq!(indexes(&log), [(99, 1), (100, 1), (101, 1)]);
+        let state = log.initial_state().unwrap();
+        assert_eq!(state.hard_state, hard_state(1, 1, 100));
+        assert_eq!(
+            state.conf_state.voters,
+            [1, 2],
+            "the snapshot's configuration"
+        );
         assert!(!dir.path().join(format!("{LOG_FILE}.tmp")).exists());
+    }
+
+    #[test]
+    fn an_installed_snapshot_replaces_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = FileLog::open(dir.path()).unwrap();
+            log.append(&[entry(1, 1, b"a"), entry(2, 1, b"b")]).unwrap();
+            log.set_hard_state(&hard_state(1, 0, 1)).unwrap();
+            log.install_snapshot(&snapshot(50, 3, b"leader's")).unwrap();
+            assert_eq!(indexes(&log), []);
+            assert_eq!(log.first_index().unwrap(), 51);
+            log.append(&[entry(51, 3, b"next")]).unwrap();
+            log.sync().unwrap();
+        }
+        let log = FileLog::open(dir.path()).unwrap();
+        assert_eq!(indexes(&log), [(51, 3)]);
+        assert_eq!(log.term(50).unwrap(), 3);
+        let hard_state = log.initial_state().unwrap().hard_state;
+        assert_eq!((hard_state.term, hard_state.commit), (3, 50));
+        assert_eq!(
+            log.snapshot(50, 0).unwrap().data.as_ref(),
+            b"leader's",
+            "raft can read it back"
+        );
+    }
+
+    /// Gaps are refused by `log`, which holds entry 1.
+    fn refuses_gaps(log: &mut impl LogStore) {
+        let gap = log.append(&[entry(3, 1, b"c")]).unwrap_err();
+        assert_eq!(gap.kind(), io::ErrorKind::InvalidInput);
+        let holes = log
+            .append(&[entry(2, 1, b"b"), entry(4, 1, b"d")])
+            .unwrap_err();
+        assert_eq!(holes.kind(), io::ErrorKind::InvalidInput);
+        let past = log.compact(&snapshot(5, 1, b"")).unwrap_err();
+        assert_eq!(past.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(indexes(log), [(1, 1)]);
+    }
+
+    #[test]
+    fn bad_writes_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file_log = FileLog::open(dir.path()).unwrap();
+        file_log.append(&[entry(1, 1, b"a")]).unwrap();
+        refuses_gaps(&mut file_log);
+        let mut mem = MemStorage::new();
+        LogStore::append(&mut mem, &[entry(1, 1, b"a")]).unwrap();
+        refuses_gaps(&mut mem);
     }
 }

@@ -16,11 +16,13 @@ use raft::SnapshotStatus;
 use raft::eraftpb::{Message, MessageType};
 use rafthttp_driver::{ChangeRequest, Requests, Runtime};
 
-use crate::book::ClusterStorage;
+use crate::book::ClusterState;
 use crate::framing::{DEFAULT_MAX_FRAME, Decoded, FrameDecoder, encode_frame};
+use crate::log_store::LogStore;
 use crate::net::Network;
 use crate::replica::{Outcome, ProposeError, RaftTiming, ReadError, Replica};
 use crate::state::StateMachine;
+use raft::storage::MemStorage;
 
 /// How a [`Node`] runs. Build it with [`Default`] and the setters.
 #[derive(Debug, Clone, Copy)]
@@ -108,13 +110,13 @@ struct Outgoing {
 /// Where a proposal's outcome goes.
 type ProposalAnswer<O> = async_channel::Sender<Result<O, ProposeError>>;
 
-struct Shared<R, N, S: StateMachine> {
+struct Shared<R, N, S: StateMachine, L: LogStore> {
     rt: R,
     net: N,
     config: NodeConfig,
-    replica: Mutex<Replica<ChangeRequest, S>>,
+    replica: Mutex<Replica<ChangeRequest, S, L>>,
     /// The replica's storage, to read the state without the replica's lock.
-    store: ClusterStorage<S>,
+    store: ClusterState<S>,
     /// Callers waiting for their proposal or read, by id.
     proposals: Mutex<HashMap<u64, ProposalAnswer<S::Output>>>,
     reads: Mutex<HashMap<u64, async_channel::Sender<()>>>,
@@ -148,11 +150,11 @@ struct Shared<R, N, S: StateMachine> {
 /// from it where to answer the leader before the snapshot bringing the address book arrives.
 ///
 /// Cheap to clone; [`close`](Self::close) stops everything.
-pub struct Node<R, N, S: StateMachine = ()> {
-    shared: Arc<Shared<R, N, S>>,
+pub struct Node<R, N, S: StateMachine = (), L: LogStore = MemStorage> {
+    shared: Arc<Shared<R, N, S, L>>,
 }
 
-impl<R, N, S: StateMachine> Clone for Node<R, N, S> {
+impl<R, N, S: StateMachine, L: LogStore> Clone for Node<R, N, S, L> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
@@ -160,7 +162,7 @@ impl<R, N, S: StateMachine> Clone for Node<R, N, S> {
     }
 }
 
-impl<R, N: Network, S: StateMachine> std::fmt::Debug for Node<R, N, S> {
+impl<R, N: Network, S: StateMachine, L: LogStore> std::fmt::Debug for Node<R, N, S, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // `try_lock`: printing a node from inside `with_replica` must not deadlock.
         let mut d = f.debug_struct("Node");
@@ -176,8 +178,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<R, N, S: StateMachine> Shared<R, N, S> {
-    fn replica(&self) -> MutexGuard<'_, Replica<ChangeRequest, S>> {
+impl<R, N, S: StateMachine, L: LogStore> Shared<R, N, S, L> {
+    fn replica(&self) -> MutexGuard<'_, Replica<ChangeRequest, S, L>> {
         self.replica.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -261,7 +263,9 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
         let replica = Replica::joining_with(id, config.timing, state)?;
         Ok(Self::start(rt, net, requests, replica, config))
     }
+}
 
+impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
     /// Starts a node persisting through `log`: restarted from what `log` holds (the state
     /// from its snapshot, committed entries after it applied again, and the configuration,
     /// so the node rejoins its cluster as it left it), or, when `log` is empty, started as
@@ -277,11 +281,11 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
         requests: Requests,
         id: u64,
         state: S,
-        log: impl crate::LogStore,
+        log: L,
         start: crate::Start,
         config: NodeConfig,
     ) -> raft::Result<Self> {
-        let replica = Replica::open(id, net.addr(), config.timing, state, Box::new(log), start)?;
+        let replica = Replica::open(id, net.addr(), config.timing, state, log, start)?;
         Ok(Self::start(rt, net, requests, replica, config))
     }
 
@@ -289,11 +293,11 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
         rt: R,
         net: N,
         requests: Requests,
-        replica: Replica<ChangeRequest, S>,
+        replica: Replica<ChangeRequest, S, L>,
         config: NodeConfig,
     ) -> Self {
         let replica = replica.with_compact_after(config.compact_after);
-        let store = replica.store().clone();
+        let store = replica.store().shared().clone();
         let (shutdown_tx, shutdown_rx) = async_channel::bounded(1);
         let (tasks, tasks_done) = async_channel::bounded(1);
         let node = Self {
@@ -334,7 +338,7 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
 
     /// Runs `f` on the replica (under its lock: keep it short), then sends what it produced
     /// and answers the proposals and reads it settled.
-    pub fn with_replica<T>(&self, f: impl FnOnce(&mut Replica<ChangeRequest, S>) -> T) -> T {
+    pub fn with_replica<T>(&self, f: impl FnOnce(&mut Replica<ChangeRequest, S, L>) -> T) -> T {
         let (value, messages, outcomes) = {
             let mut replica = self.shared.replica();
             let value = f(&mut replica);
@@ -499,7 +503,7 @@ impl<R: Runtime, N: Network, S: StateMachine> Node<R, N, S> {
     pub async fn wait_until(
         &self,
         timeout: Duration,
-        mut condition: impl FnMut(&Replica<ChangeRequest, S>) -> bool,
+        mut condition: impl FnMut(&Replica<ChangeRequest, S, L>) -> bool,
     ) -> bool {
         let rt = &self.shared.rt;
         let deadline = rt.now() + timeout;

@@ -14,8 +14,8 @@ use raft::{Config, RawNode, SnapshotStatus, StateRole, Storage};
 use rafthttp_driver::ChangeRequest;
 
 use crate::applier::{Applier, ApplierStats, MembershipRequest, leader_address};
-use crate::book::{AddressBook, ClusterStorage};
-use crate::log_store::{LogStore, MemLog};
+use crate::book::{AddressBook, ClusterState, ClusterStorage};
+use crate::log_store::LogStore;
 use crate::state::{StateMachine, decode_snapshot, encode_snapshot};
 
 /// How a replica whose [`LogStore`] is empty starts (one that holds state restarts from it).
@@ -110,9 +110,10 @@ impl Default for RaftTiming {
     }
 }
 
-/// A raft node with its membership applier, address book and application state.
-pub struct Replica<T = ChangeRequest, S: StateMachine = ()> {
-    raw: RawNode<ClusterStorage<S>>,
+/// A raft node with its membership applier, address book and application state, on a raft
+/// log `L` ([`MemStorage`] by default, or any [`LogStore`]).
+pub struct Replica<T = ChangeRequest, S: StateMachine = (), L: LogStore = MemStorage> {
+    raw: RawNode<ClusterStorage<S, L>>,
     applier: Applier<T>,
     next_id: u64,
     /// Proposals in the log, by index: the term and id they were proposed with.
@@ -121,13 +122,12 @@ pub struct Replica<T = ChangeRequest, S: StateMachine = ()> {
     reads: BTreeMap<u64, Option<u64>>,
     outcomes: Vec<Outcome<<S as StateMachine>::Output>>,
     compact_after: u64,
-    log: Box<dyn LogStore>,
     /// Set when the log store failed: the replica stops (it can no longer promise what it
     /// persisted).
     failed: Option<String>,
 }
 
-impl<T, S: StateMachine> std::fmt::Debug for Replica<T, S> {
+impl<T, S: StateMachine, L: LogStore> std::fmt::Debug for Replica<T, S, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
             .field("id", &self.raw.raft.id)
@@ -188,119 +188,9 @@ impl<T: MembershipRequest> Replica<T> {
 }
 
 impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
-    fn with_raw(raw: RawNode<ClusterStorage<S>>, log: Box<dyn LogStore>) -> Self {
-        Self {
-            raw,
-            applier: Applier::default(),
-            next_id: 1,
-            proposals: BTreeMap::new(),
-            reads: BTreeMap::new(),
-            outcomes: Vec::new(),
-            compact_after: DEFAULT_COMPACT_AFTER,
-            log,
-            failed: None,
-        }
-    }
-
-    /// A replica persisting through `log`. When `log` holds state, the replica restarts from
-    /// it: the snapshot's configuration, address book and application state (`state` is
-    /// replaced), then the entries after it, of which the committed ones are applied again.
-    /// When it is empty, the replica starts as `start` says, reachable at `address`.
-    ///
-    /// # Errors
-    /// When the log cannot be read or written, or raft refuses what it holds (`id` 0, ...).
-    pub fn open(
-        id: u64,
-        address: &str,
-        timing: RaftTiming,
-        state: S,
-        mut log: Box<dyn LogStore>,
-        start: Start,
-    ) -> raft::Result<Self> {
-        let stored = log.load()?;
-        if !stored.is_empty() {
-            return Self::restart(id, timing, state, log, stored);
-        }
-        match start {
-            Start::Join => {
-                let storage =
-                    ClusterStorage::with_state(MemStorage::new(), AddressBook::new(), state);
-                let raw = RawNode::new(&config(id, timing), storage, &logger())?;
-                Ok(Self::with_raw(raw, log))
-            }
-            Start::Bootstrap => {
-                let book = AddressBook::new();
-                book.insert(id, address);
-                let mut snapshot = Snapshot::default();
-                snapshot.mut_metadata().index = 1;
-                snapshot.mut_metadata().term = 1;
-                snapshot.mut_metadata().mut_conf_state().voters = vec![id];
-                snapshot.data = encode_snapshot(&book.encode(), &state.snapshot()).into();
-                log.save_snapshot(&snapshot)?;
-                log.sync()?;
-                let mem = MemStorage::new();
-                mem.wl().apply_snapshot(snapshot)?;
-                let storage = ClusterStorage::with_state(mem, book, state);
-                let raw = RawNode::new(&config(id, timing), storage, &logger())?;
-                let mut replica = Self::with_raw(raw, log);
-                replica.raw.campaign()?;
-                Ok(replica)
-            }
-        }
-    }
-
-    fn restart(
-        id: u64,
-        timing: RaftTiming,
-        mut state: S,
-        log: Box<dyn LogStore>,
-        stored: crate::log_store::Stored,
-    ) -> raft::Result<Self> {
-        let mem = MemStorage::new();
-        let book = AddressBook::new();
-        if let Some(snapshot) = stored.snapshot {
-            let (entries, app) = decode_snapshot(&snapshot.data)
-                .map_err(|e| raft::Error::Store(raft::StorageError::Other(Box::new(e))))?;
-            book.replace(AddressBook::decode(entries));
-            state
-                .restore(app)
-                .map_err(|e| raft::Error::Store(raft::StorageError::Other(Box::new(e))))?;
-            mem.wl().apply_snapshot(snapshot)?;
-        }
-        // raft's MemStorage panics on a gap: refuse one instead.
-        let mut next = mem.last_index()? + 1;
-        for entry in &stored.entries {
-            if entry.index != next {
-                let gap = format!("the stored log skips from {} to {}", next - 1, entry.index);
-                return Err(raft::Error::Store(raft::StorageError::Other(gap.into())));
-            }
-            next += 1;
-        }
-        mem.wl().append(&stored.entries)?;
-        let mut hard_state = stored.hard_state;
-        // A commit index past the log (never written so by this crate) would make raft panic.
-        hard_state.commit = hard_state.commit.min(next - 1);
-        mem.wl().set_hardstate(hard_state);
-        let storage = ClusterStorage::with_state(mem, book, state);
-        let mut config = config(id, timing);
-        // The state is the snapshot's: committed entries after it are applied again.
-        config.applied = storage.applied();
-        let raw = RawNode::new(&config, storage, &logger())?;
-        tracing::info!(
-            id,
-            applied = config.applied,
-            "raft replica restarted from its log"
-        );
-        Ok(Self::with_raw(raw, log))
-    }
-
-    /// Why the replica stopped, if its log store failed.
-    pub fn failed(&self) -> Option<&str> {
-        self.failed.as_deref()
-    }
-
     /// The first node of a new cluster: the only voter, reachable at `address`, and leader
-    /// at once (it campaigns and wins alone), applying entries to `state`.
+    /// at once (it campaigns and wins alone), applying entries to `state`, on raft's
+    /// [`MemStorage`].
     ///
     /// # Errors
     /// When raft refuses the configuration (`id` 0, ...).
@@ -315,18 +205,133 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
             address,
             timing,
             state,
-            Box::new(MemLog),
+            MemStorage::new(),
             Start::Bootstrap,
         )
     }
 
-    /// A node that is not in any configuration yet: it waits to be added by the leader,
-    /// then catches up (by snapshot, which brings the address book and the state).
+    /// A node that is not in any configuration yet, on raft's [`MemStorage`]: it waits to
+    /// be added by the leader, then catches up (by snapshot, which brings the address book
+    /// and the state).
     ///
     /// # Errors
     /// When raft refuses the configuration (`id` 0, ...).
     pub fn joining_with(id: u64, timing: RaftTiming, state: S) -> raft::Result<Self> {
-        Self::open(id, "", timing, state, Box::new(MemLog), Start::Join)
+        Self::open(id, "", timing, state, MemStorage::new(), Start::Join)
+    }
+}
+
+impl<T: MembershipRequest, S: StateMachine, L: LogStore> Replica<T, S, L> {
+    fn with_raw(raw: RawNode<ClusterStorage<S, L>>) -> Self {
+        Self {
+            raw,
+            applier: Applier::default(),
+            next_id: 1,
+            proposals: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            outcomes: Vec::new(),
+            compact_after: DEFAULT_COMPACT_AFTER,
+            failed: None,
+        }
+    }
+
+    /// A replica on the raft log `log`. When `log` holds state, the replica restarts from it:
+    /// the application state and address book from its
+    /// [`last_snapshot`](LogStore::last_snapshot) (`state` is replaced), the configuration
+    /// and hard state as raft reads them, and the committed entries after the snapshot
+    /// applied again. When it is empty, the replica starts as `start` says, reachable at
+    /// `address`.
+    ///
+    /// # Errors
+    /// When the log cannot be read or written, or what it holds cannot be restarted from (a
+    /// log that starts after index 1 with no snapshot kept, a commit index past its end,
+    /// ...), or raft refuses the configuration (`id` 0, ...).
+    pub fn open(
+        id: u64,
+        address: &str,
+        timing: RaftTiming,
+        state: S,
+        mut log: L,
+        start: Start,
+    ) -> raft::Result<Self> {
+        if start == Start::Bootstrap && log.is_empty()? {
+            let book = AddressBook::new();
+            book.insert(id, address);
+            let mut snapshot = Snapshot::default();
+            snapshot.mut_metadata().index = 1;
+            snapshot.mut_metadata().term = 1;
+            snapshot.mut_metadata().mut_conf_state().voters = vec![id];
+            snapshot.data = encode_snapshot(&book.encode(), &state.snapshot()).into();
+            log.install_snapshot(&snapshot)?;
+            log.sync()?;
+            let storage = ClusterStorage::with_state(log, book, state);
+            let raw = RawNode::new(&config(id, timing), storage, &logger())?;
+            let mut replica = Self::with_raw(raw);
+            replica.raw.campaign()?;
+            return Ok(replica);
+        }
+        // A node joining, or one restarting from what its log holds.
+        let fresh = log.is_empty()?;
+        let (shared, applied) = Self::recover(state, &log)?;
+        let mut config = config(id, timing);
+        // The state is the snapshot's: committed entries after it are applied again.
+        config.applied = applied;
+        let raw = RawNode::new(&config, ClusterStorage::from_parts(log, shared), &logger())?;
+        if !fresh {
+            tracing::info!(id, applied, "raft replica restarted from its log");
+        }
+        Ok(Self::with_raw(raw))
+    }
+
+    /// The state and address book as of `log`'s last snapshot, and that snapshot's index;
+    /// checks that raft can start on `log` without panicking.
+    fn recover(mut state: S, log: &L) -> raft::Result<(ClusterState<S>, u64)> {
+        let store_error = |why: String| raft::Error::Store(raft::StorageError::Other(why.into()));
+        let book = AddressBook::new();
+        let first = log.first_index()?;
+        let applied = match log.last_snapshot()? {
+            Some(snapshot) => {
+                let index = snapshot.get_metadata().index;
+                if index + 1 < first {
+                    return Err(store_error(format!(
+                        "the log starts at index {first}, after its last snapshot ({index})"
+                    )));
+                }
+                let (entries, app) = decode_snapshot(&snapshot.data)
+                    .map_err(|e| raft::Error::Store(raft::StorageError::Other(Box::new(e))))?;
+                book.replace(AddressBook::decode(entries));
+                state
+                    .restore(app)
+                    .map_err(|e| raft::Error::Store(raft::StorageError::Other(Box::new(e))))?;
+                index
+            }
+            None if first > 1 => {
+                return Err(store_error(format!(
+                    "the log starts at index {first} but keeps no snapshot to restore the \
+                     state from"
+                )));
+            }
+            None => 0,
+        };
+        let commit = log.initial_state()?.hard_state.commit;
+        let last = log.last_index()?;
+        // raft panics on either.
+        if commit > last {
+            return Err(store_error(format!(
+                "the stored commit index {commit} is past the log's end ({last})"
+            )));
+        }
+        if applied > commit {
+            return Err(store_error(format!(
+                "the last snapshot ({applied}) is past the stored commit index ({commit})"
+            )));
+        }
+        Ok((ClusterState::new(book, state, applied), applied))
+    }
+
+    /// Why the replica stopped, if its log store failed.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     /// Compacts the log once this many applied entries are in it (default
@@ -405,7 +410,7 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
     }
 
     /// The storage: the log, the address book and the application state.
-    pub fn store(&self) -> &ClusterStorage<S> {
+    pub fn store(&self) -> &ClusterStorage<S, L> {
         self.raw.store()
     }
 
@@ -420,7 +425,7 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
     }
 
     /// The raft node, to inspect.
-    pub fn raw(&self) -> &RawNode<ClusterStorage<S>> {
+    pub fn raw(&self) -> &RawNode<ClusterStorage<S, L>> {
         &self.raw
     }
 
@@ -537,8 +542,9 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
             out.extend(ready.take_messages());
             if !ready.snapshot().is_empty() {
                 let snapshot = ready.snapshot().clone();
-                self.log.save_snapshot(&snapshot)?;
-                self.log.sync()?;
+                let log = self.raw.mut_store().log_mut();
+                log.install_snapshot(&snapshot)?;
+                log.sync()?;
                 self.restore(&snapshot);
             }
             for read in ready.take_read_states() {
@@ -554,44 +560,33 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
                 }
             }
             let committed = ready.take_committed_entries();
-            self.apply(committed);
-            let store = self.raw.store().clone();
-            self.log.append(ready.entries())?;
+            self.apply(committed)?;
+            let log = self.raw.mut_store().log_mut();
+            log.append(ready.entries())?;
             if let Some(hs) = ready.hs() {
-                self.log.set_hard_state(hs)?;
+                log.set_hard_state(hs)?;
             }
             // Votes and log entries are durable before any message that relies on them.
-            self.log.sync()?;
-            if let Err(e) = store.mem().wl().append(ready.entries()) {
-                tracing::error!(%e, "persisting raft entries failed");
-            }
-            if let Some(hs) = ready.hs() {
-                store.mem().wl().set_hardstate(hs.clone());
-            }
+            log.sync()?;
             out.extend(ready.take_persisted_messages());
             let mut light = self.raw.advance(ready);
             if let Some(commit) = light.commit_index() {
-                store.mem().wl().mut_hard_state().set_commit(commit);
-                let hard_state = store.mem().rl().hard_state().clone();
-                self.log.set_hard_state(&hard_state)?;
+                self.raw.mut_store().log_mut().set_commit(commit)?;
             }
             out.extend(light.take_messages());
             let committed = light.take_committed_entries();
-            self.apply(committed);
+            self.apply(committed)?;
             self.raw.advance_apply();
             self.settle_reads();
             self.compact()?;
         }
     }
 
-    /// Installs a snapshot received from the leader: the log, the address book and the state.
+    /// Takes in a snapshot from the leader, already installed in the log: the address book
+    /// and the state.
     fn restore(&mut self, snapshot: &Snapshot) {
-        let store = self.raw.store().clone();
+        let store = self.raw.store();
         let index = snapshot.get_metadata().index;
-        if let Err(e) = store.mem().wl().apply_snapshot(snapshot.clone()) {
-            tracing::error!(%e, "applying a snapshot failed");
-            return;
-        }
         match decode_snapshot(&snapshot.data) {
             Ok((book, state)) => {
                 store.book().replace(AddressBook::decode(book));
@@ -601,7 +596,14 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
             }
             Err(e) => tracing::error!(%e, index, "undecodable snapshot data"),
         }
-        store.set_applied(index);
+        store.shared().set_applied(index);
+        tracing::info!(
+            id = self.id(),
+            index,
+            term = snapshot.get_metadata().term,
+            bytes = snapshot.data.len(),
+            "installed a snapshot from the leader"
+        );
         // Entries up to the snapshot were never applied here one by one: proposals among them
         // are settled as lost (only a former leader can have any).
         let later = self.proposals.split_off(&(index + 1));
@@ -649,59 +651,69 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
     /// A snapshot at the applied index is saved to the log store first, so that a restart
     /// finds the compacted entries' effects in it.
     fn compact(&mut self) -> std::io::Result<()> {
-        let store = self.raw.store().clone();
+        let store = self.raw.store();
         let applied = store.applied();
-        let Ok(first) = store.mem().first_index() else {
+        let Ok(first) = store.first_index() else {
             return Ok(());
         };
         if applied.saturating_sub(first) < self.compact_after {
             return Ok(());
         }
-        if self.log.keeps_snapshots() {
-            let snapshot = store.snapshot(applied, 0).map_err(std::io::Error::other)?;
-            self.log.save_snapshot(&snapshot)?;
-        }
-        if let Err(e) = store.mem().wl().compact(applied) {
-            tracing::warn!(%e, applied, "compacting the raft log failed");
+        let snapshot = if store.log().keeps_snapshots() {
+            store.snapshot(applied, 0).map_err(std::io::Error::other)?
+        } else {
+            let mut snapshot = Snapshot::default();
+            snapshot.mut_metadata().index = applied;
+            snapshot.mut_metadata().term = store.term(applied).map_err(std::io::Error::other)?;
+            snapshot
+        };
+        tracing::debug!(
+            id = self.id(),
+            index = applied,
+            bytes = snapshot.data.len(),
+            "compacting the raft log"
+        );
+        let log = self.raw.mut_store().log_mut();
+        log.compact(&snapshot)?;
+        log.sync()
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> std::io::Result<()> {
+        for entry in entries {
+            let output = self.apply_one(&entry)?;
+            self.raw.store().shared().set_applied(entry.index);
+            self.settle_proposals(&entry, output);
         }
         Ok(())
     }
 
-    fn apply(&mut self, entries: Vec<Entry>) {
-        for entry in entries {
-            let output = self.apply_one(&entry);
-            self.raw.store().set_applied(entry.index);
-            self.settle_proposals(&entry, output);
-        }
-    }
-
     /// Applies one committed entry; a normal one's output is the state machine's.
-    fn apply_one(&mut self, entry: &Entry) -> Option<S::Output> {
+    fn apply_one(&mut self, entry: &Entry) -> std::io::Result<Option<S::Output>> {
         {
             let cc = match entry.get_entry_type() {
                 EntryType::EntryNormal => {
                     // A new leader's empty entry carries no proposal.
-                    return (!entry.context.is_empty())
-                        .then(|| self.raw.store().state().apply(entry.index, &entry.data));
+                    return Ok((!entry.context.is_empty())
+                        .then(|| self.raw.store().state().apply(entry.index, &entry.data)));
                 }
                 EntryType::EntryConfChange => match ConfChange::parse_from_bytes(&entry.data) {
                     Ok(cc) => v1_to_v2(&cc),
                     Err(e) => {
                         tracing::error!(%e, index = entry.index, "undecodable conf change");
-                        return None;
+                        return Ok(None);
                     }
                 },
                 EntryType::EntryConfChangeV2 => match ConfChangeV2::parse_from_bytes(&entry.data) {
                     Ok(cc) => cc,
                     Err(e) => {
                         tracing::error!(%e, index = entry.index, "undecodable conf change");
-                        return None;
+                        return Ok(None);
                     }
                 },
             };
             match self.raw.apply_conf_change(&cc) {
                 Ok(cs) => {
-                    self.raw.store().mem().wl().set_conf_state(cs);
+                    self.raw.mut_store().log_mut().set_conf_state(&cs)?;
                     let book = self.raw.store().book();
                     for change in cc.get_changes() {
                         match change.get_change_type() {
@@ -724,6 +736,6 @@ impl<T: MembershipRequest, S: StateMachine> Replica<T, S> {
                 }
             }
         }
-        None
+        Ok(None)
     }
 }

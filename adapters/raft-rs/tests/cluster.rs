@@ -208,7 +208,7 @@ fn a_node_on_a_file_log_restarts_with_its_state_and_catches_up() {
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let open = |(net, requests): (Layer, Requests), id: u64, start| {
             let log = FileLog::open(dirs[id as usize - 1].path()).unwrap();
-            KvNode::open(
+            Node::<Smol, Layer, Kv, FileLog>::open(
                 Smol::new(),
                 net,
                 requests,

@@ -6,12 +6,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use raft::eraftpb::Message;
+use raft::eraftpb::{ConfState, Entry, HardState, Message, Snapshot};
+use raft::storage::MemStorage;
+use raft::{GetEntriesContext, RaftState, Storage};
 use rafthttp_driver::core::ChangeKind;
 use rafthttp_driver::{ChangeError, Outcome as Answer};
 use rafthttp_raft::{
-    MembershipRequest, Outcome, ProposeError, RaftTiming, ReadError, Replica, RestoreError,
-    StateMachine,
+    FileLog, LogStore, MembershipRequest, Outcome, ProposeError, RaftTiming, ReadError, Replica,
+    RestoreError, Start, StateMachine,
 };
 
 /// A log of applied entries: apply returns how many there are.
@@ -76,7 +78,7 @@ impl MembershipRequest for Join {
     }
 }
 
-type Node = Replica<Join, Log>;
+type Node<L = MemStorage> = Replica<Join, Log, L>;
 
 fn addr(id: u64) -> String {
     format!("127.0.0.1:{}", 9000 + id)
@@ -84,7 +86,7 @@ fn addr(id: u64) -> String {
 
 /// Delivers messages between replicas until none is left (bounded), dropping those to or
 /// from the ids in `cut`.
-fn settle_cut(replicas: &mut [&mut Node], cut: &[u64]) {
+fn settle_cut<L: LogStore>(replicas: &mut [&mut Node<L>], cut: &[u64]) {
     for _ in 0..200 {
         let mut messages: Vec<Message> = Vec::new();
         for r in replicas.iter_mut() {
@@ -103,13 +105,13 @@ fn settle_cut(replicas: &mut [&mut Node], cut: &[u64]) {
     panic!("replicas did not settle");
 }
 
-fn settle(replicas: &mut [&mut Node]) {
+fn settle<L: LogStore>(replicas: &mut [&mut Node<L>]) {
     settle_cut(replicas, &[]);
 }
 
 /// Adds the last of `nodes` through the leader, `nodes[0]`, and checks that the change
 /// was applied.
-fn join_last(nodes: &mut [Node]) {
+fn join_last<L: LogStore>(nodes: &mut [Node<L>]) {
     let id = nodes.last().expect("a joiner").id();
     let answer = Rc::new(RefCell::new(None));
     nodes[0].submit(Join {
@@ -137,7 +139,7 @@ fn cluster(n: u64) -> Vec<Node> {
     nodes
 }
 
-fn state(node: &Node) -> Log {
+fn state<L: LogStore>(node: &Node<L>) -> Log {
     node.store().state().clone()
 }
 
@@ -298,14 +300,14 @@ fn a_joiner_behind_a_compacted_log_catches_up_by_a_snapshot_of_the_state() {
     );
 }
 
-fn open(id: u64, dir: &std::path::Path, start: rafthttp_raft::Start) -> Node {
-    let log = rafthttp_raft::FileLog::open(dir).unwrap();
+fn open(id: u64, dir: &std::path::Path, start: Start) -> Node<FileLog> {
+    let log = FileLog::open(dir).unwrap();
     Node::open(
         id,
         &addr(id),
         RaftTiming::default(),
         Log::default(),
-        Box::new(log),
+        log,
         start,
     )
     .unwrap()
@@ -314,8 +316,6 @@ fn open(id: u64, dir: &std::path::Path, start: rafthttp_raft::Start) -> Node {
 
 #[test]
 fn nodes_on_file_logs_restart_with_their_state_and_catch_up() {
-    use rafthttp_raft::Start;
-
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut nodes = vec![open(1, dirs[0].path(), Start::Bootstrap)];
     for id in 2..=3 {
@@ -396,4 +396,246 @@ fn nodes_on_file_logs_restart_with_their_state_and_catch_up() {
     let logs: Vec<Log> = nodes.iter().map(state).collect();
     assert!(logs.windows(2).all(|w| w[0] == w[1]), "{logs:?}");
     assert_eq!(logs[0].0.len(), 21);
+}
+
+/// What a [`Journaled`] store made durable: it outlives the store, as a disk outlives a
+/// process.
+#[derive(Debug, Default)]
+struct Disk {
+    snapshot: Option<Snapshot>,
+    hard_state: HardState,
+    entries: Vec<Entry>,
+    syncs: usize,
+}
+
+enum Write {
+    Entries(Vec<Entry>),
+    HardState(HardState),
+    Snapshot(Snapshot),
+}
+
+/// A store of the application's own, to show that any `raft::Storage` with [`LogStore`]'s
+/// writes runs a replica: raft reads a `MemStorage`, while writes are queued and reach the
+/// shared [`Disk`] only at `sync`. A crash loses what was not synced.
+struct Journaled {
+    mem: MemStorage,
+    snapshot: Option<Snapshot>,
+    pending: Vec<Write>,
+    disk: std::sync::Arc<std::sync::Mutex<Disk>>,
+}
+
+impl Journaled {
+    /// The store as a restarted process finds it: what `disk` holds.
+    fn recover(disk: &std::sync::Arc<std::sync::Mutex<Disk>>) -> Self {
+        let d = disk.lock().unwrap();
+        let mem = MemStorage::new();
+        if let Some(snapshot) = &d.snapshot {
+            mem.wl().apply_snapshot(snapshot.clone()).unwrap();
+        }
+        let first = mem.first_index().unwrap();
+        let entries: Vec<Entry> = d
+            .entries
+            .iter()
+            .filter(|e| e.index >= first)
+            .cloned()
+            .collect();
+        mem.wl().append(&entries).unwrap();
+        mem.wl().set_hardstate(d.hard_state.clone());
+        Self {
+            mem,
+            snapshot: d.snapshot.clone(),
+            pending: Vec::new(),
+            disk: std::sync::Arc::clone(disk),
+        }
+    }
+}
+
+impl Storage for Journaled {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
+    }
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.mem.term(idx)
+    }
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        Err(raft::Error::Store(
+            raft::StorageError::SnapshotTemporarilyUnavailable,
+        ))
+    }
+}
+
+impl LogStore for Journaled {
+    fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {
+        LogStore::append(&mut self.mem, entries)?;
+        self.pending.push(Write::Entries(entries.to_vec()));
+        Ok(())
+    }
+    fn set_hard_state(&mut self, hard_state: &HardState) -> std::io::Result<()> {
+        self.mem.set_hard_state(hard_state)?;
+        self.pending.push(Write::HardState(hard_state.clone()));
+        Ok(())
+    }
+    fn set_commit(&mut self, commit: u64) -> std::io::Result<()> {
+        let mut hard_state = self.mem.rl().hard_state().clone();
+        hard_state.commit = commit;
+        self.set_hard_state(&hard_state)
+    }
+    fn set_conf_state(&mut self, conf_state: &ConfState) -> std::io::Result<()> {
+        self.mem.set_conf_state(conf_state)
+    }
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> std::io::Result<()> {
+        self.mem.install_snapshot(snapshot)?;
+        self.snapshot = Some(snapshot.clone());
+        self.pending.push(Write::Snapshot(snapshot.clone()));
+        self.pending
+            .push(Write::HardState(self.mem.rl().hard_state().clone()));
+        Ok(())
+    }
+    fn compact(&mut self, snapshot: &Snapshot) -> std::io::Result<()> {
+        LogStore::compact(&mut self.mem, snapshot)?;
+        self.snapshot = Some(snapshot.clone());
+        self.pending.push(Write::Snapshot(snapshot.clone()));
+        Ok(())
+    }
+    fn last_snapshot(&self) -> std::io::Result<Option<Snapshot>> {
+        Ok(self.snapshot.clone())
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        let mut disk = self.disk.lock().unwrap();
+        for write in self.pending.drain(..) {
+            match write {
+                Write::Entries(entries) => {
+                    let Some(first) = entries.first() else {
+                        continue;
+                    };
+                    disk.entries.retain(|e| e.index < first.index);
+                    disk.entries.extend(entries);
+                }
+                Write::HardState(hard_state) => disk.hard_state = hard_state,
+                Write::Snapshot(snapshot) => {
+                    let index = snapshot.get_metadata().index;
+                    disk.entries.retain(|e| e.index > index);
+                    disk.snapshot = Some(snapshot);
+                }
+            }
+        }
+        disk.syncs += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_store_of_the_applications_own_runs_replicas_that_restart_from_what_it_synced() {
+    let disks: Vec<_> = (0..3)
+        .map(|_| std::sync::Arc::new(std::sync::Mutex::new(Disk::default())))
+        .collect();
+    let open = |id: u64, start: Start| -> Node<Journaled> {
+        let store = Journaled::recover(&disks[id as usize - 1]);
+        Node::open(
+            id,
+            &addr(id),
+            RaftTiming::default(),
+            Log::default(),
+            store,
+            start,
+        )
+        .unwrap()
+        .with_compact_after(4)
+    };
+    let mut nodes = vec![open(1, Start::Bootstrap)];
+    for id in 2..=3 {
+        nodes.push(open(id, Start::Join));
+        join_last(&mut nodes);
+    }
+    for i in 0..10u8 {
+        nodes[0].propose(vec![i]).unwrap();
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    }
+    {
+        let disk = disks[1].lock().unwrap();
+        assert!(disk.syncs > 10, "synced on the write path: {}", disk.syncs);
+        let snapshot = disk.snapshot.as_ref().expect("compacted with a snapshot");
+        assert!(snapshot.get_metadata().index > 4);
+        assert!(!snapshot.data.is_empty(), "the snapshot carries the state");
+    }
+    // Node 2 crashes: its unsynced writes are lost with it.
+    drop(nodes.remove(1));
+    for i in 10..15u8 {
+        nodes[0].propose(vec![i]).unwrap();
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    }
+    nodes.insert(1, open(2, Start::Join));
+    settle_cut(&mut nodes.iter_mut().collect::<Vec<_>>(), &[2]);
+    assert_eq!(state(&nodes[1]).0[..], state(&nodes[0]).0[..10], "restored");
+    for _ in 0..10 {
+        for node in &mut nodes {
+            node.tick();
+        }
+        settle(&mut nodes.iter_mut().collect::<Vec<_>>());
+    }
+    assert_eq!(state(&nodes[1]), state(&nodes[0]));
+    assert_eq!(state(&nodes[0]).0.len(), 15);
+    assert!(nodes[0].is_leader());
+}
+
+#[test]
+fn a_log_raft_cannot_start_on_is_an_error_not_a_panic() {
+    let open = |log: MemStorage| {
+        Node::open(
+            1,
+            &addr(1),
+            RaftTiming::default(),
+            Log::default(),
+            log,
+            Start::Join,
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    let entries = |range: std::ops::RangeInclusive<u64>| -> Vec<Entry> {
+        range
+            .map(|index| Entry {
+                index,
+                term: 1,
+                ..Entry::default()
+            })
+            .collect()
+    };
+
+    // Compacted, with no snapshot to restore the state from.
+    let compacted = MemStorage::new();
+    let mut snapshot = Snapshot::default();
+    snapshot.mut_metadata().index = 4;
+    snapshot.mut_metadata().term = 1;
+    compacted.wl().apply_snapshot(snapshot).unwrap();
+    compacted.wl().append(&entries(5..=6)).unwrap();
+    let why = open(compacted);
+    assert!(why.contains("keeps no snapshot"), "{why}");
+
+    // A commit index past the last entry.
+    let short = MemStorage::new();
+    short.wl().append(&entries(1..=3)).unwrap();
+    short.wl().set_hardstate(HardState {
+        term: 1,
+        commit: 10,
+        ..HardState::default()
+    });
+    let why = open(short);
+    assert!(why.contains("past the log's end"), "{why}");
 }

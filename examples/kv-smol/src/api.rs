@@ -15,14 +15,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use rafthttp_raft::raft::Storage as _;
-use rafthttp_raft::{Node, ProposeError, ReadError, Replica};
+use rafthttp_raft::{FileLog, Node, ProposeError, ReadError, Replica};
 use rafthttp_smol::core::Response;
 use rafthttp_smol::{ChangeRequest, FallbackRequest, Layer, Smol};
 
 use crate::state::{KvState, encode_set};
 
 /// A node of this service.
-pub(crate) type KvNode = Node<Smol, Layer, KvState>;
+pub(crate) type KvNode = Node<Smol, Layer, KvState, FileLog>;
 
 /// The longest `timeout_ms` of a `/cluster` long poll.
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -178,7 +178,7 @@ pub(crate) struct Status {
 }
 
 impl Status {
-    fn of(replica: &Replica<ChangeRequest, KvState>) -> Self {
+    fn of(replica: &Replica<ChangeRequest, KvState, FileLog>) -> Self {
         Self {
             id: replica.id(),
             is_leader: replica.is_leader(),
@@ -187,7 +187,7 @@ impl Status {
             term: replica.term(),
             voters: replica.voters(),
             applied: replica.applied(),
-            // MemStorage's first_index cannot fail.
+            // The file log answers from memory: it cannot fail.
             first_index: replica.store().first_index().unwrap_or_default(),
         }
     }

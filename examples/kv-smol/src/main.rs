@@ -112,9 +112,9 @@ async fn run(options: Options) -> Result<(), BoxError> {
     let handler: Handler = Handler::with_config(config);
     let layer: Layer = Layer::new(&addr, handler.clone(), TcpDialer)?;
 
-    let mut log = FileLog::open(dir)
+    let log = FileLog::open(dir)
         .map_err(|e| format!("cannot open the raft log in {}: {e}", dir.display()))?;
-    let fresh = log.load()?.is_empty();
+    let fresh = log.is_empty()?;
     if fresh {
         tracing::info!(id = options.id, mode = ?options.mode, "starting with an empty data dir");
     } else {
