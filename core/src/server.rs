@@ -391,11 +391,52 @@ impl Router {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     status: u16,
-    location: Option<String>,
-    /// `WWW-Authenticate` of a 401.
-    challenge: Option<String>,
-    body: Cow<'static, str>,
+    /// `Location` of a redirect or `WWW-Authenticate` of a 401 (never both): the field's
+    /// name and value.
+    target: Option<(&'static str, String)>,
+    /// `Content-Type` of the body, when there is one.
+    content_type: Option<Cow<'static, str>>,
+    /// Fields the application added ([`Response::with_header`]).
+    headers: Vec<(&'static str, String)>,
+    body: Cow<'static, [u8]>,
     close: bool,
+}
+
+/// The content type of [`Response::text`], as Go's `http.Error` sends it.
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// Header fields the core writes itself; [`Response::with_header`] ignores them.
+const RESERVED_FIELDS: [&str; 9] = [
+    "connection",
+    "content-length",
+    "content-type",
+    "location",
+    "transfer-encoding",
+    "upgrade",
+    "www-authenticate",
+    "x-content-type-options",
+    "keep-alive",
+];
+
+/// Whether `name` is an HTTP token (RFC 9110 section 5.6.2).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `value` without the characters a header value cannot carry (controls, non-ASCII).
+fn field_value(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .collect()
+}
+
+/// Whether `status` can be sent with a body by [`Response::text`] and [`Response::new`].
+fn carries_body(status: u16) -> bool {
+    (200..=999).contains(&status) && status != 204 && status != 304
 }
 
 impl Response {
@@ -427,7 +468,7 @@ impl Response {
             escaped
         };
         Self {
-            location: Some(location),
+            target: Some(("Location", location)),
             ..Self::bare(308)
         }
     }
@@ -435,17 +476,69 @@ impl Response {
     /// A plain-text response, formatted as Go's `http.Error`: the body is `text` plus a newline.
     /// A status that cannot carry a body (outside 200..=999, or 204 and 304) becomes 500.
     pub fn text(status: u16, text: impl Into<Cow<'static, str>>) -> Self {
-        let status = if (200..=999).contains(&status) && status != 204 && status != 304 {
+        let status = if carries_body(status) { status } else { 500 };
+        let mut body = text.into().into_owned().into_bytes();
+        body.push(b'\n');
+        Self {
+            body: Cow::Owned(body),
+            content_type: Some(Cow::Borrowed(TEXT_PLAIN)),
+            ..Self::bare(status)
+        }
+    }
+
+    /// A response with `status` and no body, for an application's own routes (the standalone
+    /// server's fallback): add one with [`with_body`](Self::with_body), fields with
+    /// [`with_header`](Self::with_header). A status outside `200..=999` becomes 500; `204`
+    /// and `304` are sent without a body.
+    pub fn new(status: u16) -> Self {
+        Self::bare(if (200..=999).contains(&status) {
             status
         } else {
             500
-        };
-        let mut body = text.into();
-        body.to_mut().push('\n');
-        Self {
-            body,
-            ..Self::bare(status)
+        })
+    }
+
+    /// The same response with `body`, sent as it is, and `content_type` (control characters
+    /// dropped). On a `204` or `304`, which cannot carry a body, the status becomes 500.
+    #[must_use]
+    pub fn with_body(
+        mut self,
+        content_type: impl Into<Cow<'static, str>>,
+        body: impl Into<Cow<'static, [u8]>>,
+    ) -> Self {
+        if !carries_body(self.status) {
+            self.status = 500;
         }
+        let content_type = content_type.into();
+        self.content_type = Some(
+            if content_type
+                .bytes()
+                .all(|b| b.is_ascii_graphic() || b == b' ')
+            {
+                content_type
+            } else {
+                Cow::Owned(field_value(&content_type))
+            },
+        );
+        self.body = body.into();
+        self
+    }
+
+    /// The same response with one more header field (`Allow` on a 405, `Retry-After` on a
+    /// 503, `Cache-Control`, ...). The value loses the characters a field cannot carry
+    /// (controls, non-ASCII), so it cannot add header lines. A name that is not an HTTP
+    /// token, or one the core writes itself (`Content-Length`, `Content-Type`, `Connection`,
+    /// `Location`, `Transfer-Encoding`, `Upgrade`, `WWW-Authenticate`,
+    /// `X-Content-Type-Options`, `Keep-Alive`), is ignored: use the constructors for those.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: impl AsRef<str>) -> Self {
+        let reserved = RESERVED_FIELDS
+            .iter()
+            .any(|field| field.eq_ignore_ascii_case(name));
+        if is_token(name) && !reserved {
+            self.headers.push((name, field_value(value.as_ref())));
+        }
+        self
     }
 
     /// `401 Unauthorized` with `WWW-Authenticate: <challenge>` (for example
@@ -457,7 +550,7 @@ impl Response {
             .filter(|c| c.is_ascii() && !c.is_ascii_control())
             .collect();
         Self {
-            challenge: Some(challenge),
+            target: Some(("WWW-Authenticate", challenge)),
             ..Self::text(401, text)
         }
     }
@@ -504,9 +597,10 @@ impl Response {
     fn bare(status: u16) -> Self {
         Self {
             status,
-            location: None,
-            challenge: None,
-            body: Cow::Borrowed(""),
+            target: None,
+            content_type: None,
+            headers: Vec::new(),
+            body: Cow::Borrowed(b""),
             close: false,
         }
     }
@@ -516,19 +610,31 @@ impl Response {
         self.status
     }
 
-    /// The body text.
-    pub fn body(&self) -> &str {
+    /// The body.
+    pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The `Content-Type` of the body, when there is one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
     }
 
     /// The `Location` value of a redirect.
     pub fn location(&self) -> Option<&str> {
-        self.location.as_deref()
+        self.target_field("Location")
     }
 
     /// The `WWW-Authenticate` value of a 401.
     pub fn challenge(&self) -> Option<&str> {
-        self.challenge.as_deref()
+        self.target_field("WWW-Authenticate")
+    }
+
+    fn target_field(&self, name: &str) -> Option<&str> {
+        self.target
+            .as_ref()
+            .filter(|(field, _)| *field == name)
+            .map(|(_, value)| value.as_str())
     }
 
     /// Whether the server must close the connection after sending this response.
@@ -556,20 +662,27 @@ impl Response {
     /// `Content-Length` (which follows the body) so that an HTTP server in front (the hyper
     /// mount) can build its response from them: `Upgrade` and `Connection` on the `101`;
     /// otherwise `Location`, `WWW-Authenticate`, `Content-Type` and `X-Content-Type-Options`
-    /// for a body (as Go's `http.Error`), and `Connection: close` when the server closes.
+    /// with a body (as Go's `http.Error`), the application's fields
+    /// ([`with_header`](Self::with_header)), and `Connection: close` when the server closes.
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
         let upgrade = self.is_upgrade();
-        let text = !upgrade && !self.body.is_empty();
-        let fields: [Option<(&'static str, &str)>; 7] = [
+        let content_type = self.content_type.as_deref().filter(|_| !upgrade);
+        let fields: [Option<(&'static str, &str)>; 5] = [
             upgrade.then_some(("Upgrade", "raft")),
             upgrade.then_some(("Connection", "Upgrade")),
-            self.location.as_deref().map(|l| ("Location", l)),
-            self.challenge.as_deref().map(|c| ("WWW-Authenticate", c)),
-            text.then_some(("Content-Type", "text/plain; charset=utf-8")),
-            text.then_some(("X-Content-Type-Options", "nosniff")),
-            (!upgrade && self.close).then_some(("Connection", "close")),
+            self.target
+                .as_ref()
+                .map(|(name, value)| (*name, value.as_str())),
+            content_type.map(|t| ("Content-Type", t)),
+            content_type.map(|_| ("X-Content-Type-Options", "nosniff")),
         ];
-        fields.into_iter().flatten()
+        let added = self
+            .headers
+            .iter()
+            .filter(move |_| !upgrade)
+            .map(|(name, value)| (*name, value.as_str()));
+        let close = (!upgrade && self.close).then_some(("Connection", "close"));
+        fields.into_iter().flatten().chain(added).chain(close)
     }
 
     /// Appends the response, head and body, to `out`.
@@ -595,7 +708,10 @@ impl Response {
             let _ = write!(head, "{name}: {value}\r\n");
         }
         if !self.is_upgrade() {
-            let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+            // A 204 carries no Content-Length (RFC 9110 section 8.6).
+            if self.status != 204 {
+                let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+            }
             if self.close {
                 head.push_str("Connection: close\r\n");
             }
@@ -603,7 +719,7 @@ impl Response {
         head.push_str("\r\n");
         out.extend_from_slice(head.as_bytes());
         if !head_only && !self.is_upgrade() {
-            out.extend_from_slice(self.body.as_bytes());
+            out.extend_from_slice(&self.body);
         }
     }
 }
@@ -750,5 +866,71 @@ mod tests {
         for bad in [0, 99, 101, 204, 304, 1000] {
             assert_eq!(Response::text(bad, "x").status(), 500, "{bad}");
         }
+    }
+
+    fn encoded(response: &Response) -> String {
+        let mut out = Vec::new();
+        response.encode(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_application_response_carries_its_body_as_is_and_its_own_fields() {
+        let response = Response::new(200)
+            .with_body("application/json", &b"{\"a\":1}"[..])
+            .with_header("Cache-Control", "no-store");
+        assert_eq!(
+            encoded(&response),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+             X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\
+             Content-Length: 7\r\n\r\n{\"a\":1}"
+        );
+        assert_eq!(response.content_type(), Some("application/json"));
+
+        let refused = Response::text(405, "method not allowed")
+            .with_header("Allow", "GET, PUT")
+            .closing();
+        assert_eq!(
+            encoded(&refused),
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             X-Content-Type-Options: nosniff\r\nAllow: GET, PUT\r\nContent-Length: 19\r\n\
+             Connection: close\r\n\r\nmethod not allowed\n"
+        );
+    }
+
+    #[test]
+    fn fields_cannot_inject_lines_or_replace_the_cores() {
+        let response = Response::new(503)
+            .with_header("Retry-After", "1\r\nSet-Cookie: x=1")
+            .with_header("Content-Length", "0")
+            .with_header("connection", "keep-alive")
+            .with_header("Bad Name", "x")
+            .with_header("", "x")
+            .with_body("text/plain\r\nX-Evil: 1", &b"later"[..]);
+        assert_eq!(
+            encoded(&response),
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plainX-Evil: 1\r\n\
+             X-Content-Type-Options: nosniff\r\nRetry-After: 1Set-Cookie: x=1\r\n\
+             Content-Length: 5\r\n\r\nlater"
+        );
+    }
+
+    #[test]
+    fn a_204_has_no_body_and_no_length() {
+        assert_eq!(
+            encoded(&Response::new(204)),
+            "HTTP/1.1 204 No Content\r\n\r\n"
+        );
+        assert_eq!(
+            Response::new(204)
+                .with_body("text/plain", &b"x"[..])
+                .status(),
+            500,
+            "a 204 cannot carry a body"
+        );
+        for bad in [0, 101, 1000] {
+            assert_eq!(Response::new(bad).status(), 500, "{bad}");
+        }
+        assert_eq!(Response::new(304).status(), 304);
     }
 }

@@ -1386,7 +1386,7 @@ fn router_answers() {
         assert_eq!(response.status(), 403);
         assert_eq!(
             response.body(),
-            format!("failed to join server 3: {text}\n")
+            format!("failed to join server 3: {text}\n").as_bytes()
         );
     }
 }

@@ -454,7 +454,7 @@ proptest! {
         if head_only {
             prop_assert_eq!(body, b"");
         } else {
-            prop_assert_eq!(body, response.body().as_bytes());
+            prop_assert_eq!(body, response.body());
             prop_assert_eq!(util::body(&value, body, false), body);
         }
     }

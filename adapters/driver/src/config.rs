@@ -342,6 +342,10 @@ impl HandlerConfig {
     /// [`Limits::max_body`]), for a health check or a small API in a binary with no other HTTP
     /// server. Behind axum or hyper, route other paths there instead.
     ///
+    /// [`Response::text`] answers in Go's `http.Error` format (plain text and a newline);
+    /// [`Response::new`] with [`with_body`](Response::with_body) sends a body as it is, with
+    /// its content type, and [`with_header`](Response::with_header) adds fields.
+    ///
     /// ```
     /// use rafthttp_driver::HandlerConfig;
     /// use rafthttp_driver::core::Response;
@@ -349,7 +353,10 @@ impl HandlerConfig {
     /// let config = HandlerConfig::default().with_fallback(|request| async move {
     ///     match (request.method(), request.path()) {
     ///         ("GET", "/health") => Response::text(200, "ok"),
-    ///         ("PUT", "/echo") => Response::text(200, String::from_utf8_lossy(request.body()).into_owned()),
+    ///         ("PUT", "/echo") => Response::new(200)
+    ///             .with_body("application/octet-stream", request.body().to_vec()),
+    ///         ("DELETE", "/cache") => Response::new(204),
+    ///         (_, "/echo") => Response::text(405, "PUT only").with_header("Allow", "PUT"),
     ///         _ => Response::not_found(),
     ///     }
     /// });

@@ -1150,7 +1150,7 @@ fn dropping_a_request_unanswered_answers_403_dropped() {
         (response.status(), response.body()),
         (
             403,
-            "failed to join server 5: membership request dropped without an answer\n"
+            &b"failed to join server 5: membership request dropped without an answer\n"[..]
         )
     );
     assert_eq!(
@@ -1173,7 +1173,7 @@ fn requests_skip_abandoned_requests() {
     let response = rt.run(handler.change(&rt, join_change("1")));
     assert_eq!(
         (response.status(), response.body()),
-        (403, timed_out("1").as_str())
+        (403, timed_out("1").as_bytes())
     );
     assert_eq!(rt.elapsed(), timeout);
     let (response, taken) = rt.run(join(handler.change(&rt, join_change("2")), async {
@@ -1186,14 +1186,14 @@ fn requests_skip_abandoned_requests() {
     assert_eq!(response.status(), 200);
 
     let response = rt.run(handler.change(&rt, join_change("3")));
-    assert_eq!(response.body(), timed_out("3"));
+    assert_eq!(response.body(), timed_out("3").as_bytes());
     assert!(
         requests.try_recv().is_none(),
         "try_recv() skipped the abandoned request"
     );
 
     let response = rt.run(handler.change(&rt, join_change("4")));
-    assert_eq!(response.body(), timed_out("4"));
+    assert_eq!(response.body(), timed_out("4").as_bytes());
     let (response, taken) = rt.run(join(handler.change(&rt, join_change("5")), async {
         let request = requests.next().await.expect("a request");
         let id = request.id().to_owned();
@@ -1201,7 +1201,7 @@ fn requests_skip_abandoned_requests() {
         id
     }));
     assert_eq!(taken, "5", "the Stream skipped the abandoned request");
-    assert_eq!(response.body(), "failed to join server 5: no\n");
+    assert_eq!(response.body(), b"failed to join server 5: no\n");
 }
 
 // ---------------------------------------------------------------------------------------------

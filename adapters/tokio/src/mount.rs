@@ -228,7 +228,7 @@ fn convert(response: &Response) -> http::Response<Full<Bytes>> {
     let body = if response.is_upgrade() {
         Bytes::new()
     } else {
-        Bytes::copy_from_slice(response.body().as_bytes())
+        Bytes::copy_from_slice(response.body())
     };
     let mut out = http::Response::new(Full::new(body));
     *out.status_mut() = http::StatusCode::from_u16(response.status())

@@ -720,7 +720,7 @@ fn core_mounted_answer(request: &[u8]) -> Reply {
     };
     Reply {
         status: response.status(),
-        body: response.body().as_bytes().to_vec(),
+        body: response.body().to_vec(),
         location: response.location().map(str::to_owned),
         upgrade: None,
     }

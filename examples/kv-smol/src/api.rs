@@ -3,7 +3,7 @@
 //! | request | answers |
 //! | --- | --- |
 //! | `PUT /kv/{key}`, the value as body | 200 once applied; 308 to `http://<leader>/kv/{key}` on a follower; 503 leader unknown or write not applied; 504 not committed in time (it may still be) |
-//! | `GET /kv/{key}` | linearizable read (on any node): 200 with the value and a newline; 404 absent; 503 no leader known; 504 not confirmed in time |
+//! | `GET /kv/{key}` | linearizable read (on any node): 200 with the value as the body; 404 absent; 503 no leader known; 504 not confirmed in time |
 //! | `GET /cluster` | this node's view as `key=value` lines |
 //! | `GET /cluster?wait=<conds>&timeout_ms=<n>` | the same once every condition holds; 408 with the view when they do not within the timeout |
 //!
@@ -111,15 +111,23 @@ pub(crate) fn route<'a>(method: &str, path: &'a str, query: &str) -> Result<Rout
     match method {
         "PUT" => Ok(Route::Put(key)),
         "GET" => Ok(Route::Get(key)),
-        _ => Err(method_not_allowed(method, "GET and PUT")),
+        _ => Err(method_not_allowed(method, "GET, PUT")),
     }
 }
 
-fn method_not_allowed(method: &str, allowed: &str) -> Response {
+/// 405, with the methods the path serves in `Allow`.
+fn method_not_allowed(method: &str, allowed: &'static str) -> Response {
     Response::text(
         405,
         format!("method {method} not allowed here: {allowed} only"),
     )
+    .with_header("Allow", allowed)
+}
+
+/// 503 for a request that was not carried out and may be retried at once (a leader is being
+/// elected, the node is starting): `Retry-After: 1`.
+fn retry(text: impl Into<std::borrow::Cow<'static, str>>) -> Response {
+    Response::text(503, text).with_header("Retry-After", "1")
 }
 
 /// The `wait` and `timeout_ms` of a `/cluster` query.
@@ -225,7 +233,7 @@ pub(crate) async fn respond(
         Err(response) => return response,
     };
     let Some(node) = node else {
-        return Response::text(503, "the raft node is starting");
+        return retry("the raft node is starting");
     };
     match route {
         Route::Put(key) => put(&node, key, request.body(), timeout).await,
@@ -245,12 +253,11 @@ async fn put(node: &KvNode, key: &str, body: &[u8], timeout: Duration) -> Respon
             leader: Some(leader),
         }) => Response::redirect(format!("http://{leader}/kv/{key}")),
         Err(ProposeError::NotLeader { leader: None }) => {
-            Response::text(503, "no leader known: not applied, retry")
+            retry("no leader known: not applied, retry")
         }
-        Err(ProposeError::LeadershipLost) => Response::text(
-            503,
-            "leadership changed before the write committed: not applied, retry",
-        ),
+        Err(ProposeError::LeadershipLost) => {
+            retry("leadership changed before the write committed: not applied, retry")
+        }
         Err(ProposeError::Timeout) => Response::text(
             504,
             "the write did not commit in time: it may still be applied",
@@ -258,9 +265,7 @@ async fn put(node: &KvNode, key: &str, body: &[u8], timeout: Duration) -> Respon
         Err(ProposeError::TooLarge(n)) => {
             Response::text(413, format!("a value of {n} bytes is too large"))
         }
-        Err(error @ ProposeError::Busy) => {
-            Response::text(503, format!("{error}: not applied, retry"))
-        }
+        Err(error @ ProposeError::Busy) => retry(format!("{error}: not applied, retry")),
         // Closed, and variants added later: the entry may or may not commit.
         Err(error) => Response::text(503, error.to_string()),
     }
@@ -268,9 +273,11 @@ async fn put(node: &KvNode, key: &str, body: &[u8], timeout: Duration) -> Respon
 
 async fn get(node: &KvNode, key: &str, timeout: Duration) -> Response {
     match node.read(timeout, |kv| kv.get(key).cloned()).await {
-        Ok(Some(value)) => Response::text(200, value),
+        Ok(Some(value)) => {
+            Response::new(200).with_body("text/plain; charset=utf-8", value.into_bytes())
+        }
         Ok(None) => Response::text(404, "no such key"),
-        Err(ReadError::NoLeader) => Response::text(503, "no leader known to confirm the read"),
+        Err(ReadError::NoLeader) => retry("no leader known to confirm the read"),
         Err(ReadError::Timeout) => Response::text(504, "the read was not confirmed in time"),
         Err(error) => Response::text(503, error.to_string()),
     }

@@ -213,6 +213,19 @@ fn a_single_node_serves_the_api_next_to_raft() {
         assert_eq!(reply.status, status, "{method} {target}: {reply:?}");
     }
     // A condition that does not hold in time: 408, with the view as it is.
+    // The application's own fields, through the handler's fallback.
+    let refused = call("DELETE", "/kv/apple", b"");
+    assert_eq!(refused.header("Allow"), Some("GET, PUT"), "{refused:?}");
+    assert_eq!(call("POST", "/cluster", b"").header("Allow"), Some("GET"));
+    // A value comes back exactly as written, with no newline added.
+    let value = "two\nlines, no newline at the end";
+    assert_eq!(call("PUT", "/kv/lines", value.as_bytes()).status, 200);
+    let read = call("GET", "/kv/lines", b"");
+    assert_eq!(read.body, value);
+    assert_eq!(
+        read.header("Content-Type"),
+        Some("text/plain; charset=utf-8")
+    );
     let reply = call("GET", "/cluster?wait=voters:2&timeout_ms=200", b"");
     assert_eq!(reply.status, 408, "{reply:?}");
     assert!(reply.body.contains("\nvoters=1\n"), "{reply:?}");

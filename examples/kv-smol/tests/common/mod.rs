@@ -188,7 +188,19 @@ pub(crate) fn report_logs(logs: &[PathBuf]) {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) location: Option<String>,
+    /// Every header field, in order.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
+}
+
+impl Reply {
+    /// The value of the first field called `name`.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One HTTP/1.1 request (`Connection: close`) to `addr`, every step within `timeout`.
@@ -226,7 +238,12 @@ pub(crate) fn http(
             break (end + 4, parse_head(&head)?);
         }
     };
-    let (status, location, content_length) = length;
+    let Head {
+        status,
+        location,
+        length: content_length,
+        headers,
+    } = length;
     match content_length {
         Some(len) => {
             while raw.len() < head_end + len {
@@ -250,12 +267,21 @@ pub(crate) fn http(
     Ok(Reply {
         status,
         location,
+        headers,
         body,
     })
 }
 
-/// Status, `Location` and `Content-Length` of a response head.
-fn parse_head(head: &str) -> io::Result<(u16, Option<String>, Option<usize>)> {
+/// A response head.
+struct Head {
+    status: u16,
+    location: Option<String>,
+    length: Option<usize>,
+    headers: Vec<(String, String)>,
+}
+
+/// Status, `Location`, `Content-Length` and every field of a response head.
+fn parse_head(head: &str) -> io::Result<Head> {
     let bad = || io::Error::other(format!("bad response head {head:?}"));
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or_else(bad)?;
@@ -266,16 +292,23 @@ fn parse_head(head: &str) -> io::Result<(u16, Option<String>, Option<usize>)> {
     let status = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     let mut location = None;
     let mut length = None;
+    let mut headers = Vec::new();
     for line in lines {
         let (name, value) = line.split_once(':').ok_or_else(bad)?;
         let value = value.trim();
+        headers.push((name.to_owned(), value.to_owned()));
         if name.eq_ignore_ascii_case("location") {
             location = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("content-length") {
             length = Some(value.parse().map_err(|_| bad())?);
         }
     }
-    Ok((status, location, length))
+    Ok(Head {
+        status,
+        location,
+        length,
+        headers,
+    })
 }
 
 /// A node's view, as `GET /cluster` prints it.
@@ -388,9 +421,27 @@ pub(crate) fn put_acknowledged(addrs: &[&str], key: &str, value: &str) {
             Instant::now() < deadline,
             "no write of {key} was acknowledged within {BOUND:?}: {errors:#?}"
         );
-        // Pacing between attempts (a leader is being elected, or a node restarts).
-        std::thread::sleep(Duration::from_millis(50));
+        settle_after_failure(addr);
     }
+}
+
+/// After a write through `addr` failed, waits (a long poll, at most a second) for what can
+/// change the outcome: a leader when `addr` knows none, else a leader elected after the term
+/// `addr` is in (the one it knows may be dead). A node that is down answers nothing and the
+/// next one is tried at once.
+fn settle_after_failure(addr: &str) {
+    let Ok(reply) = http(addr, "GET", "/cluster", b"", BOUND) else {
+        return;
+    };
+    let Ok(view) = View::parse(&reply.body) else {
+        return;
+    };
+    let condition = match view.leader_id {
+        None => "leader".to_owned(),
+        Some(_) => format!("leader_after:{}", view.term),
+    };
+    let target = format!("/cluster?wait={condition}&timeout_ms=1000");
+    let _ = http(addr, "GET", &target, b"", BOUND);
 }
 
 /// A linearizable read of `key` on `addr`: `None` for 404.
@@ -398,14 +449,8 @@ pub(crate) fn get(addr: &str, key: &str) -> Option<String> {
     let reply = http(addr, "GET", &format!("/kv/{key}"), b"", BOUND)
         .unwrap_or_else(|e| panic!("GET /kv/{key} on {addr}: {e}"));
     match reply.status {
-        // The body is the value and a newline.
-        200 => Some(
-            reply
-                .body
-                .strip_suffix('\n')
-                .unwrap_or_else(|| panic!("no newline after the value: {reply:?}"))
-                .to_owned(),
-        ),
+        // The body is the value, as it was written.
+        200 => Some(reply.body),
         404 => None,
         _ => panic!("GET /kv/{key} on {addr}: {reply:?}"),
     }
