@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{NodeProcess, View, get, put_acknowledged, report_logs, view, wait_for};
+use common::{
+    NodeProcess, View, get, put_acknowledged, report_logs, send_to_leader, view, wait_for,
+};
 
 /// Applied entries kept before the log is compacted: small, so that a node that was down
 /// catches up through a snapshot.
@@ -211,8 +213,24 @@ fn killed_nodes_restart_from_their_data_dirs_and_keep_every_acknowledged_write()
         check(cluster.addr(id), &acked);
     }
     assert_eq!(acked.len(), 44);
+
+    // Node 1 leaves, asked through itself (a follower: it redirects to the leader), with the
+    // Go package's request. The two others go on as a cluster of two.
+    let left = send_to_leader(&one, "DELETE", "/raft?id=1", b"").unwrap();
+    assert_eq!(left.status, 200, "{left:?}");
+    let after = wait_for(&new_addr, "voters:2");
+    assert_eq!(after.voters.len(), 2, "{after:?}");
+    assert!(!after.voters.contains(&1), "{after:?}");
+    assert!(after.is_leader, "{after:?}");
+    let again = send_to_leader(cluster.addr(2), "DELETE", "/raft?id=1", b"").unwrap();
+    assert_eq!(again.status, 200, "leaving twice is fine: {again:?}");
+    cluster.kill(1);
+    write(&cluster, &mut acked, 44..48);
+    for id in 2..=3 {
+        check(cluster.addr(id), &acked);
+    }
     eprintln!(
-        "restart test: {} acknowledged writes, readable on 3 nodes; {} ms",
+        "restart test: {} acknowledged writes, readable on every member; {} ms",
         acked.len(),
         started.elapsed().as_millis()
     );

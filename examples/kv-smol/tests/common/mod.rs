@@ -377,28 +377,34 @@ pub(crate) fn wait_for(addr: &str, conditions: &str) -> View {
     View::parse(&reply.body).unwrap()
 }
 
+/// `method target` with `body` on `addr`, following a redirect (to the leader) once.
+pub(crate) fn send_to_leader(
+    addr: &str,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> Result<Reply, String> {
+    let reply = http(addr, method, target, body, BOUND).map_err(|e| format!("{addr}: {e}"))?;
+    let (308, Some(location)) = (reply.status, &reply.location) else {
+        return Ok(reply);
+    };
+    let rest = location
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("odd Location {location:?}"))?;
+    let (leader, path) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("odd Location {location:?}"))?;
+    if path != &target[1..] {
+        return Err(format!("Location {location:?} is not for {target}"));
+    }
+    http(leader, method, target, body, BOUND).map_err(|e| format!("{leader}: {e}"))
+}
+
 /// Writes `key` = `value` through `addr`, following a redirect to the leader once; `Ok` only
 /// with a 200 (an acknowledged write).
 pub(crate) fn put(addr: &str, key: &str, value: &str) -> Result<(), String> {
     let target = format!("/kv/{key}");
-    let reply =
-        http(addr, "PUT", &target, value.as_bytes(), BOUND).map_err(|e| format!("{addr}: {e}"))?;
-    let reply = match (reply.status, &reply.location) {
-        (308, Some(location)) => {
-            let rest = location
-                .strip_prefix("http://")
-                .ok_or_else(|| format!("odd Location {location:?}"))?;
-            let (leader, path) = rest
-                .split_once('/')
-                .ok_or_else(|| format!("odd Location {location:?}"))?;
-            if path != &target[1..] {
-                return Err(format!("Location {location:?} is not for {target}"));
-            }
-            http(leader, "PUT", &target, value.as_bytes(), BOUND)
-                .map_err(|e| format!("{leader}: {e}"))?
-        }
-        _ => reply,
-    };
+    let reply = send_to_leader(addr, "PUT", &target, value.as_bytes())?;
     if reply.status == 200 {
         Ok(())
     } else {
