@@ -696,13 +696,29 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
                 }
                 continue;
             }
+            if snapshot {
+                let meta = message.get_snapshot().get_metadata();
+                tracing::info!(
+                    to,
+                    index = meta.index,
+                    term = meta.term,
+                    bytes = frame.len(),
+                    "sending a snapshot to a peer behind the log"
+                );
+            }
             let outgoing = Outgoing { frame, snapshot };
             let Some(queue) = self.queue(to) else {
                 tracing::debug!(to, "no address for peer yet: message dropped");
+                if snapshot {
+                    failed_snapshots.push(to);
+                }
                 continue;
             };
             if queue.try_send(outgoing).is_err() {
                 tracing::debug!(to, "peer queue full: message dropped");
+                if snapshot {
+                    failed_snapshots.push(to);
+                }
             }
         }
         if !failed_snapshots.is_empty() {
@@ -774,6 +790,7 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
                     let status = if delivered {
                         SnapshotStatus::Finish
                     } else {
+                        tracing::warn!(to, "a snapshot did not reach its peer: raft retries");
                         SnapshotStatus::Failure
                     };
                     replica.report_snapshot(to, status);
