@@ -237,7 +237,14 @@ impl<T: MembershipRequest> Applier<T> {
             let conf = raw.raft.prs().conf().to_conf_state();
             let member = conf.voters.contains(&change.node) || conf.learners.contains(&change.node);
             let noop = match change.kind {
-                ChangeKind::Join => conf.voters.contains(&change.node),
+                // A voter joining again at the address the book has: nothing to do. At
+                // another address (it restarted elsewhere), the change is proposed: applying
+                // it updates the book (hashicorp/raft updates the address of a voter added
+                // again, too).
+                ChangeKind::Join => {
+                    conf.voters.contains(&change.node)
+                        && book.get(change.node).as_deref() == Some(change.address.as_str())
+                }
                 ChangeKind::Leave => !member,
             };
             if noop {
@@ -454,6 +461,19 @@ mod tests {
         assert!(taken(&answer).is_ok());
         assert_eq!(r.applier_stats().proposed, 0);
         assert_eq!(r.voters(), [1]);
+    }
+
+    #[test]
+    fn join_of_a_voter_at_another_address_updates_the_book() {
+        let mut r = leader();
+        let (probe, answer) = request(ChangeKind::Join, "1", "127.0.0.1:9999");
+        r.submit(probe);
+        let _ = r.process();
+        assert!(taken(&answer).is_ok());
+        assert_eq!(r.applier_stats().proposed, 1);
+        assert_eq!(r.voters(), [1]);
+        assert_eq!(r.book().get(1).as_deref(), Some("127.0.0.1:9999"));
+        assert_eq!(r.leader_address().as_deref(), Some("127.0.0.1:9999"));
     }
 
     #[test]

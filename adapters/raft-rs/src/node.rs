@@ -750,7 +750,7 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
         Some(tx)
     }
 
-    async fn write_loop(self, to: u64, address: String, rx: async_channel::Receiver<Outgoing>) {
+    async fn write_loop(self, to: u64, mut address: String, rx: async_channel::Receiver<Outgoing>) {
         let mut stream: Option<N::Stream> = None;
         let mut batch = Vec::new();
         while let Ok(first) = rx.recv().await {
@@ -763,6 +763,12 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
             }
             if self.shared.is_closed() {
                 return;
+            }
+            if stream.is_none() {
+                // The peer may have moved (it joined again from another address).
+                if let Some(current) = self.address_of(to) {
+                    address = current;
+                }
             }
             let result = match stream.as_mut() {
                 Some(s) => write_batch(s, &batch).await,

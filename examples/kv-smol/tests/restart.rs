@@ -72,6 +72,11 @@ impl Cluster {
         self.nodes[i] = Some(node);
     }
 
+    /// Starts a node again on its data dir, on whatever address `args` give it.
+    fn move_to(&mut self, id: u64, args: &[&str]) {
+        self.start(id, args);
+    }
+
     fn kill(&mut self, id: u64) {
         let mut node = self.nodes[index(id)].take().expect("the node runs");
         node.kill();
@@ -214,6 +219,27 @@ fn killed_nodes_restart_from_their_data_dirs_and_keep_every_acknowledged_write()
     }
     assert_eq!(acked.len(), 44);
 
+    // A follower restarts on a new port: it joins again to tell the cluster, and the leader
+    // reaches it there (nothing listens on the old port any more).
+    let mover = if new_leader == 2 { 3 } else { 2 };
+    let old_addr = cluster.addr(mover).to_owned();
+    cluster.kill(mover);
+    cluster.move_to(
+        mover,
+        &[
+            &common[..],
+            &["--listen", "127.0.0.1:0", "--join", &new_addr],
+        ]
+        .concat(),
+    );
+    let moved_to = cluster.addr(mover).to_owned();
+    assert_ne!(moved_to, old_addr);
+    write(&cluster, &mut acked, 44..46);
+    let leader_now = view(&new_addr);
+    let caught_up = wait_for(&moved_to, &format!("applied:{}", leader_now.applied));
+    assert_eq!(caught_up.leader_id, Some(new_leader), "{caught_up:?}");
+    check(&moved_to, &acked);
+
     // Node 1 leaves, asked through itself (a follower: it redirects to the leader), with the
     // Go package's request. The two others go on as a cluster of two.
     let left = send_to_leader(&one, "DELETE", "/raft?id=1", b"").unwrap();
@@ -225,7 +251,7 @@ fn killed_nodes_restart_from_their_data_dirs_and_keep_every_acknowledged_write()
     let again = send_to_leader(cluster.addr(2), "DELETE", "/raft?id=1", b"").unwrap();
     assert_eq!(again.status, 200, "leaving twice is fine: {again:?}");
     cluster.kill(1);
-    write(&cluster, &mut acked, 44..48);
+    write(&cluster, &mut acked, 46..50);
     for id in 2..=3 {
         check(cluster.addr(id), &acked);
     }
