@@ -1,6 +1,6 @@
 //! Membership over HTTP: join and leave requests applied to openraft.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -18,9 +18,10 @@ use tokio::time::{Instant, timeout_at};
 ///   (its [`BasicNode`]), or answered 503 (the client retries) when no leader is known.
 /// - A join adds the node as a learner (`add_learner(id, BasicNode { addr }, true)`, which waits
 ///   for it to catch up), then promotes it to voter (`AddVoterIds`). A learner already at that
-///   address is promoted; a voter already at that address is answered 200 and nothing changes;
-///   the same id at another address is refused (403: openraft 0.9's `AddNodes` would keep the
-///   old address silently).
+///   address is promoted; a voter already at that address is answered 200 and nothing changes.
+///   A member joining at another address moves there (`SetNodes`; then promoted if a learner),
+///   as hashicorp/raft updates the address of a server added again: a node restarted on a new
+///   address joins again to tell the cluster.
 /// - A leave removes a voter (`RemoveVoters`, not kept as a learner) or a learner
 ///   (`RemoveNodes`); leaving a cluster one is not a member of is answered 200, so a retried
 ///   leave is harmless.
@@ -80,10 +81,16 @@ where
                 return Err(ChangeError::failed("no server address provided"));
             }
             match node {
-                Some(node) if node.addr != address => Err(ChangeError::failed(format!(
-                    "server {id} is already a member at {}",
-                    node.addr
-                ))),
+                Some(node) if node.addr != address => {
+                    tracing::info!(id, from = %node.addr, to = address, "a member moves");
+                    let moved = BTreeMap::from([(id, BasicNode::new(address))]);
+                    write(raft.change_membership(ChangeMembers::SetNodes(moved), true)).await?;
+                    if voter {
+                        Ok(())
+                    } else {
+                        promote(raft, id).await
+                    }
+                }
                 Some(_) if voter => Ok(()),
                 Some(_) => promote(raft, id).await,
                 None => {
