@@ -223,6 +223,10 @@ pub struct FileLog {
     mem: MemStorage,
     /// The last snapshot, with its data, written first when the file is rewritten.
     snapshot: Option<Snapshot>,
+    /// The hard state the file records last.
+    recorded: HardState,
+    /// Whether records that must be durable were written since the last sync.
+    dirty: bool,
     /// Bytes truncated away by the last open (a torn or corrupt tail).
     truncated: u64,
 }
@@ -267,11 +271,14 @@ impl FileLog {
             file.sync_all()?;
         }
         let mem = records.to_storage()?;
+        let recorded = mem.rl().hard_state().clone();
         Ok(Self {
             dir,
             file,
             mem,
             snapshot: records.snapshot,
+            recorded,
+            dirty: false,
             truncated,
         })
     }
@@ -284,7 +291,21 @@ impl FileLog {
 
     fn write_record(&mut self, kind: u8, payload: &[u8]) -> io::Result<()> {
         let record = record(kind, payload)?;
+        self.dirty = true;
         self.file.write_all(&record)
+    }
+
+    /// Writes the hard state in memory, if the file does not have it yet. `durable`: whether
+    /// the next [`sync`](LogStore::sync) must flush it.
+    fn record_hard_state(&mut self, durable: bool) -> io::Result<()> {
+        let hard_state = self.mem.rl().hard_state().clone();
+        if hard_state != self.recorded {
+            let dirty = self.dirty;
+            self.write_record(HARD_STATE, &encode(&hard_state)?)?;
+            self.dirty = dirty || durable;
+            self.recorded = hard_state;
+        }
+        Ok(())
     }
 
     /// Rewrites the file as the last snapshot, the hard state and the entries after it.
@@ -296,10 +317,8 @@ impl FileLog {
             out.extend(record(SNAPSHOT, &encode(snapshot)?)?);
             after = snapshot.get_metadata().index;
         }
-        out.extend(record(
-            HARD_STATE,
-            &encode(&self.mem.rl().hard_state().clone())?,
-        )?);
+        let hard_state = self.mem.rl().hard_state().clone();
+        out.extend(record(HARD_STATE, &encode(&hard_state)?)?);
         let (first, last) = (
             storage_io(self.mem.first_index())?,
             storage_io(self.mem.last_index())?,
@@ -328,6 +347,8 @@ impl FileLog {
             .read(true)
             .append(true)
             .open(self.dir.join(LOG_FILE))?;
+        self.recorded = hard_state;
+        self.dirty = false;
         Ok(())
     }
 }
@@ -387,19 +408,21 @@ impl LogStore for FileLog {
         self.mem.wl().append(entries).map_err(io::Error::other)
     }
 
+    /// A new term or vote is synced by the next [`sync`](LogStore::sync); a new commit index
+    /// alone is written but not synced for, as [`set_commit`](LogStore::set_commit) does.
     fn set_hard_state(&mut self, hard_state: &HardState) -> io::Result<()> {
-        if self.mem.rl().hard_state() == hard_state {
-            return Ok(());
-        }
-        self.write_record(HARD_STATE, &encode(hard_state)?)?;
+        let durable =
+            (hard_state.term, hard_state.vote) != (self.recorded.term, self.recorded.vote);
         self.mem.wl().set_hardstate(hard_state.clone());
-        Ok(())
+        self.record_hard_state(durable)
     }
 
+    /// Written, but not synced for: the record survives the process (a kill leaves it in
+    /// the page cache), and a machine crash that loses it only makes the node learn the commit
+    /// index again from the leader. A sync per commit would halve what a node commits.
     fn set_commit(&mut self, commit: u64) -> io::Result<()> {
-        let mut hard_state = self.mem.rl().hard_state().clone();
-        hard_state.commit = commit;
-        self.set_hard_state(&hard_state)
+        self.mem.wl().mut_hard_state().commit = commit;
+        self.record_hard_state(false)
     }
 
     /// Kept in memory only: a restart finds it in the snapshot and the entries after it.
@@ -429,8 +452,14 @@ impl LogStore for FileLog {
         Ok(self.snapshot.clone())
     }
 
+    /// Does nothing when no record that must be durable was written since the last sync.
     fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()
+        if !self.dirty {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        self.dirty = false;
+        Ok(())
     }
 }
 
@@ -633,6 +662,23 @@ mod tests {
         assert_eq!(entries[0].data.as_ref(), b"x");
         assert_eq!(log.initial_state().unwrap().hard_state, hard_state(1, 1, 2));
         assert!(log.last_snapshot().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_commit_index_is_written_at_once_and_survives_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = FileLog::open(dir.path()).unwrap();
+            log.append(&[entry(1, 1, b"a"), entry(2, 1, b"b")]).unwrap();
+            log.set_hard_state(&hard_state(1, 1, 0)).unwrap();
+            log.sync().unwrap();
+            log.set_commit(1).unwrap();
+            // Raft's Ready carries a commit index in the hard state too.
+            log.set_hard_state(&hard_state(1, 1, 2)).unwrap();
+            // The process ends without another sync.
+        }
+        let log = FileLog::open(dir.path()).unwrap();
+        assert_eq!(log.initial_state().unwrap().hard_state, hard_state(1, 1, 2));
     }
 
     #[test]

@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::future::{Either, select};
@@ -97,6 +97,9 @@ impl NodeConfig {
     }
 }
 
+/// Messages stepped into raft at most before it is processed.
+const MAX_STEP_BATCH: usize = 256;
+
 /// Peers whose hello address is remembered at most (any upgraded connection can send a
 /// hello: the table must not grow without bound).
 const MAX_ROUTES: usize = 1024;
@@ -110,6 +113,9 @@ struct Outgoing {
 /// Where a proposal's outcome goes.
 type ProposalAnswer<O> = async_channel::Sender<Result<O, ProposeError>>;
 
+/// A proposal's data and where its outcome goes, before it is handed to raft.
+type Queued<O> = (Vec<u8>, ProposalAnswer<O>);
+
 struct Shared<R, N, S: StateMachine, L: LogStore> {
     rt: R,
     net: N,
@@ -119,6 +125,10 @@ struct Shared<R, N, S: StateMachine, L: LogStore> {
     store: ClusterState<S>,
     /// Callers waiting for their proposal or read, by id.
     proposals: Mutex<HashMap<u64, ProposalAnswer<S::Output>>>,
+    /// Proposals not handed to raft yet: the ready loop takes them all at once, so that
+    /// proposals made while the log store syncs are written and synced together (group
+    /// commit). At most [`MAX_WAITING`](crate::MAX_WAITING).
+    queued: Mutex<Vec<Queued<S::Output>>>,
     reads: Mutex<HashMap<u64, async_channel::Sender<()>>>,
     /// One writer task per peer, fed through a bounded queue.
     peers: Mutex<HashMap<u64, async_channel::Sender<Outgoing>>>,
@@ -130,6 +140,10 @@ struct Shared<R, N, S: StateMachine, L: LogStore> {
     /// Closed by [`Node::close`]: every task stops at its next wait.
     shutdown_tx: async_channel::Sender<()>,
     shutdown_rx: async_channel::Receiver<()>,
+    /// Wakes the ready loop: proposals and reads are handed to raft under the lock and
+    /// processed by that loop, together with whatever else arrived meanwhile.
+    kick: async_channel::Sender<()>,
+    kicked: async_channel::Receiver<()>,
     /// Each task holds a clone of the sender; `close` drops the original, so `tasks_done`
     /// ends once every task has.
     tasks: Mutex<Option<async_channel::Sender<()>>>,
@@ -138,11 +152,16 @@ struct Shared<R, N, S: StateMachine, L: LogStore> {
 
 /// A raft node served over rafthttp: the async shell around a [`Replica`].
 ///
-/// It runs four kinds of tasks on the runtime `R`: a tick loop, an accept loop with one
-/// reader per inbound connection (frames are stepped into raft), a loop answering the
-/// handler's membership requests with the [`Applier`](crate::Applier), and one writer per
-/// peer, which dials lazily (one outbound connection per peer, dialed again after an error)
-/// and reports unreachable peers to raft.
+/// It runs five kinds of tasks on the runtime `R`: a tick loop, an accept loop with one
+/// reader per inbound connection (frames that arrive together are stepped into raft
+/// together), a loop answering the handler's membership requests with the
+/// [`Applier`](crate::Applier), a ready loop that processes proposals queued while another
+/// task held the replica, and one writer per peer, which dials lazily (one outbound
+/// connection per peer, dialed again after an error, at the address the book has then) and
+/// reports unreachable peers to raft.
+///
+/// Proposals are written in batches (group commit): the log store syncs once for all the
+/// proposals made while it synced the previous batch.
 ///
 /// Each outbound connection starts with a hello frame: an `eraftpb::Message` of type
 /// `MsgUnreachable` (a local type raft never sends over the network) whose `from` is the
@@ -181,6 +200,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<R, N, S: StateMachine, L: LogStore> Shared<R, N, S, L> {
     fn replica(&self) -> MutexGuard<'_, Replica<ChangeRequest, S, L>> {
         self.replica.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The replica if nobody holds it.
+    fn try_replica(&self) -> Option<MutexGuard<'_, Replica<ChangeRequest, S, L>>> {
+        match self.replica.try_lock() {
+            Ok(replica) => Some(replica),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     fn peers(&self) -> MutexGuard<'_, HashMap<u64, async_channel::Sender<Outgoing>>> {
@@ -299,6 +327,7 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
         let replica = replica.with_compact_after(config.compact_after);
         let store = replica.store().shared().clone();
         let (shutdown_tx, shutdown_rx) = async_channel::bounded(1);
+        let (kick, kicked) = async_channel::bounded(1);
         let (tasks, tasks_done) = async_channel::bounded(1);
         let node = Self {
             shared: Arc::new(Shared {
@@ -308,6 +337,7 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
                 replica: Mutex::new(replica),
                 store,
                 proposals: Mutex::new(HashMap::new()),
+                queued: Mutex::new(Vec::new()),
                 reads: Mutex::new(HashMap::new()),
                 peers: Mutex::new(HashMap::new()),
                 routes: Mutex::new(HashMap::new()),
@@ -315,6 +345,8 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
                 closed: AtomicBool::new(false),
                 shutdown_tx,
                 shutdown_rx,
+                kick,
+                kicked,
                 tasks: Mutex::new(Some(tasks)),
                 tasks_done,
             }),
@@ -322,6 +354,7 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
         node.spawn(node.clone().tick_loop());
         node.spawn(node.clone().accept_loop());
         node.spawn(node.clone().request_loop(requests));
+        node.spawn(node.clone().ready_loop());
         node.with_replica(|_| ());
         node
     }
@@ -339,15 +372,48 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
     /// Runs `f` on the replica (under its lock: keep it short), then sends what it produced
     /// and answers the proposals and reads it settled.
     pub fn with_replica<T>(&self, f: impl FnOnce(&mut Replica<ChangeRequest, S, L>) -> T) -> T {
-        let (value, messages, outcomes) = {
-            let mut replica = self.shared.replica();
-            let value = f(&mut replica);
-            let messages = replica.process();
-            (value, messages, replica.take_outcomes())
-        };
+        self.run_locked(self.shared.replica(), f)
+    }
+
+    /// [`with_replica`](Self::with_replica) on a replica already locked. Queued proposals
+    /// are handed to raft first, so that they are processed with the rest.
+    fn run_locked<T>(
+        &self,
+        mut replica: MutexGuard<'_, Replica<ChangeRequest, S, L>>,
+        f: impl FnOnce(&mut Replica<ChangeRequest, S, L>) -> T,
+    ) -> T {
+        let value = f(&mut replica);
+        let queued = std::mem::take(&mut *lock(&self.shared.queued));
+        for (data, answer) in queued {
+            if answer.is_closed() {
+                // The caller gave up before the entry was proposed.
+                continue;
+            }
+            match replica.propose(data) {
+                Ok(id) => {
+                    lock(&self.shared.proposals).insert(id, answer);
+                }
+                Err(error) => {
+                    let _ = answer.try_send(Err(error));
+                }
+            }
+        }
+        let messages = replica.process();
+        let outcomes = replica.take_outcomes();
+        drop(replica);
         self.send(messages);
         self.answer(outcomes);
         value
+    }
+
+    /// Processes the replica (and so the queued proposals) each time it is kicked.
+    async fn ready_loop(self) {
+        while self.shared.kicked.recv().await.is_ok() {
+            if self.shared.is_closed() {
+                return;
+            }
+            self.with_replica(|_| ());
+        }
     }
 
     fn answer(&self, outcomes: Vec<Outcome<S::Output>>) {
@@ -394,15 +460,30 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
         }
         let deadline = self.shared.rt.now() + timeout;
         let (tx, rx) = async_channel::bounded(1);
-        // Registered under the replica's lock: a lone voter applies the entry before
-        // `with_replica` returns.
-        let id = self.with_replica(|replica| {
-            let id = replica.propose(data)?;
-            lock(&self.shared.proposals).insert(id, tx);
-            Ok(id)
-        })?;
+        let first = {
+            let mut queued = lock(&self.shared.queued);
+            if queued.len() >= crate::MAX_WAITING {
+                return Err(ProposeError::Busy);
+            }
+            queued.push((data, tx));
+            queued.len() == 1
+        };
+        // Group commit: the first proposal of a batch lets the callers ready to run propose
+        // too, then hands the whole queue to raft, and the log store syncs once for all.
+        if first {
+            YieldNow(false).await;
+            // Processed here when the replica is free; otherwise whoever holds it is
+            // processing (syncing the log, say), and the ready loop takes the queue right
+            // after.
+            match self.shared.try_replica() {
+                Some(replica) => self.run_locked(replica, |_| ()),
+                // Full: a wake-up is pending already, and will see this too.
+                None => drop(self.shared.kick.try_send(())),
+            }
+        }
+        // Dropping `rx` (at the deadline) tells the ready loop not to propose the entry if it
+        // has not yet; an entry already proposed may still commit.
         let outcome = self.wait(deadline, rx.recv()).await;
-        lock(&self.shared.proposals).remove(&id);
         match outcome {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(ProposeError::Closed),
@@ -533,6 +614,9 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
         shared.peers().clear();
         shared.net.close();
         // Callers still waiting learn at once (their `wait` also sees the shutdown).
+        for (_, answer) in lock(&shared.queued).drain(..) {
+            let _ = answer.try_send(Err(ProposeError::Closed));
+        }
         for (_, answer) in lock(&shared.proposals).drain() {
             let _ = answer.try_send(Err(ProposeError::Closed));
         }
@@ -643,10 +727,14 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
         }
     }
 
+    /// Steps the messages of one inbound connection into raft. The messages that arrived
+    /// together are stepped together and processed once: one sync of the log store for a
+    /// burst of appends.
     async fn read_loop(self, stream: N::Stream) {
         let mut reader = FrameReader::new(stream, self.shared.config.max_frame);
+        let mut batch = Vec::new();
         loop {
-            let message = match reader.next().await {
+            let first = match reader.next().await {
                 Ok(Some(message)) => message,
                 Ok(None) => return,
                 Err(e) => {
@@ -654,10 +742,25 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
                     return;
                 }
             };
+            batch.push(first);
+            let mut broken = None;
+            while batch.len() < MAX_STEP_BATCH {
+                match reader.buffered() {
+                    Ok(Ok(message)) => batch.push(message),
+                    Ok(Err(_)) => break,
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                }
+            }
             if self.shared.is_closed() {
                 return;
             }
-            if message.get_msg_type() == MessageType::MsgUnreachable {
+            batch.retain(|message| {
+                if message.get_msg_type() != MessageType::MsgUnreachable {
+                    return true;
+                }
                 // The hello frame.
                 let address = String::from_utf8_lossy(&message.context).into_owned();
                 let mut routes = self.shared.routes();
@@ -665,13 +768,21 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
                 if message.from != 0 && !address.is_empty() && room {
                     routes.insert(message.from, address);
                 }
-                continue;
-            }
-            self.with_replica(|replica| {
-                if let Err(e) = replica.step(message) {
-                    tracing::debug!(%e, "raft refused a message");
-                }
+                false
             });
+            if !batch.is_empty() {
+                self.with_replica(|replica| {
+                    for message in batch.drain(..) {
+                        if let Err(e) = replica.step(message) {
+                            tracing::debug!(%e, "raft refused a message");
+                        }
+                    }
+                });
+            }
+            if let Some(e) = broken {
+                tracing::debug!(%e, "raft connection dropped");
+                return;
+            }
         }
     }
 
@@ -830,6 +941,22 @@ async fn write_batch<S: AsyncWrite + Unpin>(stream: &mut S, batch: &[Outgoing]) 
     stream.flush().await
 }
 
+/// Gives way to the other tasks ready to run, once.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// Reads frames from a futures-io stream with a [`FrameDecoder`].
 #[derive(Debug)]
 struct FrameReader<S> {
@@ -847,16 +974,24 @@ impl<S: AsyncRead + Unpin> FrameReader<S> {
         }
     }
 
+    /// The next message if a whole frame is buffered already, without reading.
+    fn buffered(&mut self) -> io::Result<Result<Message, usize>> {
+        match self.decoder.decode(&self.buf) {
+            Ok(Decoded::Frame { message, consumed }) => {
+                self.buf.drain(..consumed);
+                Ok(Ok(*message))
+            }
+            Ok(Decoded::NeedMore { needed }) => Ok(Err(needed)),
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+    }
+
     /// The next message; `None` at a clean end of stream.
     async fn next(&mut self) -> io::Result<Option<Message>> {
         loop {
-            let needed = match self.decoder.decode(&self.buf) {
-                Ok(Decoded::Frame { message, consumed }) => {
-                    self.buf.drain(..consumed);
-                    return Ok(Some(*message));
-                }
-                Ok(Decoded::NeedMore { needed }) => needed,
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            let needed = match self.buffered()? {
+                Ok(message) => return Ok(Some(message)),
+                Err(needed) => needed,
             };
             let start = self.buf.len();
             let chunk = needed.clamp(16 * 1024, 1024 * 1024);

@@ -27,6 +27,9 @@ pub enum Start {
     Join,
 }
 
+/// Bytes of entries an append message carries at most (raft sends at least one entry).
+const MAX_APPEND_BYTES: u64 = 1024 * 1024;
+
 /// Proposals, and reads, waiting at most in one replica; more are refused as busy.
 pub const MAX_WAITING: usize = 4096;
 
@@ -148,6 +151,10 @@ fn config(id: u64, timing: RaftTiming) -> Config {
         // hear a quorum steps down: neither disrupts a stable leader.
         pre_vote: true,
         check_quorum: true,
+        // raft-rs's default, 0, sends one entry per append message: every entry would cost
+        // each follower a message and a sync of its own. Batches are bounded by the frame
+        // limit too (an entry over it is refused when proposed).
+        max_size_per_msg: MAX_APPEND_BYTES,
         ..Config::default()
     }
 }

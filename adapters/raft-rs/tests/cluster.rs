@@ -156,6 +156,12 @@ fn application_data_is_replicated_read_linearizably_and_snapshotted_to_a_late_jo
                 leader: Some(net1.addr().to_owned())
             })
         );
+        // A caller that gives up at once gets `Timeout` (its entry may still commit), and
+        // the proposals after it go on.
+        assert_eq!(
+            node1.propose(b"z=0".to_vec(), Duration::ZERO).await,
+            Err(ProposeError::Timeout)
+        );
         // A read on the follower, confirmed through the leader, sees every committed write.
         let read = node2.read(wait, |kv| kv.0.get("a").cloned()).await;
         assert_eq!(read, Ok(Some("2".to_owned())));
@@ -178,7 +184,8 @@ fn application_data_is_replicated_read_linearizably_and_snapshotted_to_a_late_jo
         let expected = node1.local_state(Clone::clone);
         let read = node3.read(wait, Clone::clone).await.unwrap();
         assert_eq!(read, expected);
-        assert_eq!(read.0.len(), 11);
+        // 11 keys, and `z`: the entry whose caller gave up was proposed, and committed.
+        assert_eq!(read.0.len(), 12);
 
         // Closed nodes refuse at once.
         for node in [&node1, &node2, &node3] {
