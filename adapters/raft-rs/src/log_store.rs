@@ -522,9 +522,12 @@ impl Records {
     fn to_storage(&self) -> io::Result<MemStorage> {
         let mem = MemStorage::new();
         if let Some(snapshot) = &self.snapshot {
-            mem.wl()
-                .apply_snapshot(snapshot.clone())
-                .map_err(io::Error::other)?;
+            mem.wl().apply_snapshot(snapshot.clone()).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the stored snapshot: {e}"),
+                )
+            })?;
         }
         let mut next = storage_io(mem.last_index())? + 1;
         for entry in &self.entries {
@@ -714,6 +717,40 @@ mod tests {
         assert_eq!(indexes(&log), [(1, 1), (2, 1), (3, 1)]);
     }
 
+    /// A crash can cut the file anywhere: at every length, it opens with the entries whose
+    /// records are whole, the rest truncated away.
+    #[test]
+    fn a_log_cut_at_any_byte_opens_with_the_whole_records_before_the_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<Entry> = (1..=6).map(|i| entry(i, 1, &[i as u8; 9])).collect();
+        let whole = {
+            let mut log = FileLog::open(dir.path()).unwrap();
+            log.set_hard_state(&hard_state(1, 1, 0)).unwrap();
+            log.append(&entries).unwrap();
+            log.sync().unwrap();
+            fs::read(dir.path().join(LOG_FILE)).unwrap()
+        };
+        // Where each record ends: the hard state's, then each entry's.
+        let mut ends = Vec::new();
+        let mut at = 0;
+        while let Some((_, _, next)) = next_record(&whole, at) {
+            ends.push(next);
+            at = next;
+        }
+        assert_eq!(ends.len(), 7);
+        assert_eq!(*ends.last().unwrap(), whole.len());
+        for cut in 0..=whole.len() {
+            let case = tempfile::tempdir().unwrap();
+            fs::write(case.path().join(LOG_FILE), &whole[..cut]).unwrap();
+            let log = FileLog::open(case.path()).unwrap();
+            let kept = ends.iter().filter(|&&end| end <= cut).count();
+            let good = if kept == 0 { 0 } else { ends[kept - 1] };
+            assert_eq!(log.truncated(), (cut - good) as u64, "cut at {cut}");
+            let expected: Vec<(u64, u64)> = (1..kept as u64).map(|index| (index, 1)).collect();
+            assert_eq!(indexes(&log), expected, "cut at {cut}");
+        }
+    }
+
     #[test]
     fn a_record_failing_its_checksum_ends_the_log() {
         let dir = tempfile::tempdir().unwrap();
@@ -824,5 +861,63 @@ mod tests {
         let mut mem = MemStorage::new();
         LogStore::append(&mut mem, &[entry(1, 1, b"a")]).unwrap();
         refuses_gaps(&mut mem);
+    }
+
+    /// A record a crafted or damaged file could hold, with a valid checksum.
+    fn any_record() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u64..24, 0u64..4).prop_map(|(index, term)| {
+                record(ENTRY, &encode(&entry(index, term, b"x")).unwrap()).unwrap()
+            }),
+            (0u64..4, 0u64..4, 0u64..40).prop_map(|(term, vote, commit)| {
+                record(
+                    HARD_STATE,
+                    &encode(&hard_state(term, vote, commit)).unwrap(),
+                )
+                .unwrap()
+            }),
+            (0u64..24, 0u64..4).prop_map(|(index, term)| {
+                record(SNAPSHOT, &encode(&snapshot(index, term, b"s")).unwrap()).unwrap()
+            }),
+            (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..16))
+                .prop_map(|(kind, payload)| record(kind, &payload).unwrap()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the file holds, opening it gives a log raft can start on, or an error:
+        /// never a panic (raft's `MemStorage` panics on gaps and overwrites, so the loader
+        /// must check first).
+        #[test]
+        fn any_file_opens_as_a_consistent_log_or_is_refused(
+            records in proptest::collection::vec(any_record(), 0..24),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes = records.concat();
+            bytes.extend(tail);
+            fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
+            match FileLog::open(dir.path()) {
+                Ok(log) => {
+                    let (first, last) = (log.first_index().unwrap(), log.last_index().unwrap());
+                    proptest::prop_assert!(first <= last + 1);
+                    let state = log.initial_state().unwrap();
+                    proptest::prop_assert!(state.hard_state.commit <= last);
+                    let indexes = indexes(&log);
+                    let expected: Vec<u64> = (first..=last).collect();
+                    proptest::prop_assert_eq!(
+                        indexes.iter().map(|(index, _)| *index).collect::<Vec<_>>(),
+                        expected
+                    );
+                    if let Some(snapshot) = log.last_snapshot().unwrap() {
+                        proptest::prop_assert_eq!(snapshot.get_metadata().index + 1, first);
+                    }
+                }
+                Err(e) => proptest::prop_assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{}", e),
+            }
+        }
     }
 }
