@@ -82,7 +82,7 @@ pub use applier::{Applier, ApplierStats, MembershipRequest, leader_address, pars
 pub use book::{AddressBook, ClusterState, ClusterStorage};
 pub use log_store::{FileLog, LogStore};
 pub use net::Network;
-pub use node::{Node, NodeConfig};
+pub use node::{MoveError, Node, NodeConfig};
 pub use replica::{
     DEFAULT_COMPACT_AFTER, MAX_WAITING, Outcome, ProposeError, RaftTiming, ReadError, Replica,
     Start,

@@ -14,7 +14,7 @@ use futures_util::future::{Either, select};
 use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use raft::SnapshotStatus;
 use raft::eraftpb::{Message, MessageType};
-use rafthttp_driver::{ChangeRequest, Requests, Runtime};
+use rafthttp_driver::{ChangeRequest, MembershipError, Requests, Runtime};
 
 use crate::book::ClusterState;
 use crate::framing::{DEFAULT_MAX_FRAME, Decoded, FrameDecoder, encode_frame};
@@ -108,6 +108,21 @@ const MAX_ROUTES: usize = 1024;
 struct Outgoing {
     frame: Vec<u8>,
     snapshot: bool,
+}
+
+/// Why [`Node::update_address`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MoveError {
+    /// The address book names no other member to join through.
+    #[error("no other member to join through")]
+    NoMember,
+    /// The node was closed.
+    #[error("the raft node is closed")]
+    Closed,
+    /// No join succeeded within the timeout: the last one's error.
+    #[error("joining again at the new address failed: {0}")]
+    Join(#[source] MembershipError),
 }
 
 /// Where a proposal's outcome goes.
@@ -567,6 +582,55 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
     /// A copy of the address book.
     pub fn address_book(&self) -> BTreeMap<u64, String> {
         self.shared.replica().book().entries()
+    }
+
+    /// After a restart on another address than the cluster knows this node at: joins again
+    /// through the other members (in turn, retried with a growing backoff, within `timeout`),
+    /// which moves this node's entry in every address book (a voter joining at a new address
+    /// is a change; see [`Applier`](crate::Applier)). Returns whether it had moved; does
+    /// nothing when the book has this node at [`Network::addr`] or not at all.
+    ///
+    /// # Errors
+    /// [`MoveError::Join`] with the last join's error when none succeeded in time,
+    /// [`MoveError::NoMember`] when the book names no other member, [`MoveError::Closed`].
+    pub async fn update_address(&self, timeout: Duration) -> Result<bool, MoveError> {
+        let book = self.address_book();
+        let here = self.shared.net.addr();
+        let id = self.id();
+        let Some(known) = book.get(&id).filter(|known| known.as_str() != here) else {
+            return Ok(false);
+        };
+        tracing::info!(id, %known, now = here, "this node moved: joining again to update its address");
+        let members: Vec<&String> = book
+            .iter()
+            .filter(|(m, _)| **m != id)
+            .map(|(_, a)| a)
+            .collect();
+        let deadline = self.shared.rt.now() + timeout;
+        if members.is_empty() {
+            return Err(MoveError::NoMember);
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            for member in &members {
+                if self.shared.is_closed() {
+                    return Err(MoveError::Closed);
+                }
+                // A member that hangs must not use up the time of the others.
+                let left = deadline.saturating_duration_since(self.shared.rt.now());
+                let attempt = left.min(Duration::from_secs(5));
+                match self.shared.net.join(&id.to_string(), member, attempt).await {
+                    Ok(()) => return Ok(true),
+                    Err(error) if self.shared.rt.now() >= deadline => {
+                        return Err(MoveError::Join(error));
+                    }
+                    Err(error) => tracing::debug!(%error, %member, "joining again failed"),
+                }
+            }
+            let wake = (self.shared.rt.now() + backoff).min(deadline);
+            self.shared.rt.sleep_until(wake).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
     }
 
     /// Inbound Raft connections accepted so far.

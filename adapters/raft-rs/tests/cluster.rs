@@ -279,3 +279,70 @@ fn a_node_on_a_file_log_restarts_with_its_state_and_catches_up() {
         }
     });
 }
+
+#[test]
+fn a_node_restarted_on_another_address_moves_there() {
+    use rafthttp_raft::{FileLog, Start};
+
+    smol::block_on(async {
+        let wait = Duration::from_secs(10);
+        let config = NodeConfig::default().with_tick(Duration::from_millis(20));
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let open = |(net, requests): (Layer, Requests), id: u64, start| {
+            let log = FileLog::open(dirs[id as usize - 1].path()).unwrap();
+            Node::<Smol, Layer, Kv, FileLog>::open(
+                Smol::new(),
+                net,
+                requests,
+                id,
+                Kv::default(),
+                log,
+                start,
+                config,
+            )
+            .unwrap()
+        };
+        let (net1, req1, _task1) = endpoint_at("127.0.0.1:0").await;
+        let node1 = open((net1.clone(), req1), 1, Start::Bootstrap);
+        assert!(node1.wait_until(wait, |r| r.is_leader()).await);
+        let (net2, req2, _task2) = endpoint_at("127.0.0.1:0").await;
+        let node2 = open((net2.clone(), req2), 2, Start::Join);
+        Network::join(&net2, "2", net1.addr(), wait).await.unwrap();
+        let (net3, req3, task3) = endpoint_at("127.0.0.1:0").await;
+        let node3 = open((net3.clone(), req3), 3, Start::Join);
+        Network::join(&net3, "3", net1.addr(), wait).await.unwrap();
+        node1.propose(b"a=1".to_vec(), wait).await.unwrap();
+        let target = node1.applied();
+        assert!(node3.wait_until(wait, |r| r.applied() >= target).await);
+        assert!(!node3.update_address(wait).await.unwrap(), "not moved");
+
+        // Node 3 stops, and starts again from its directory on another port: nothing listens
+        // on the old one any more.
+        let old = net3.addr().to_owned();
+        assert!(node3.close().await);
+        drop(task3);
+        let (net3, req3, _task3) = endpoint_at("127.0.0.1:0").await;
+        assert_ne!(net3.addr(), old);
+        let node3 = open((net3.clone(), req3), 3, Start::Join);
+        assert_eq!(node3.address_book().get(&3), Some(&old));
+        assert!(node3.update_address(wait).await.unwrap(), "moved");
+        for node in [&node1, &node2] {
+            let moved = node
+                .wait_until(wait, |r| r.book().get(3).as_deref() == Some(net3.addr()))
+                .await;
+            assert!(moved, "{:?}", node.address_book());
+        }
+        // The leader reaches it at the new address.
+        node1.propose(b"b=2".to_vec(), wait).await.unwrap();
+        let target = node1.applied();
+        assert!(node3.wait_until(wait, |r| r.applied() >= target).await);
+        assert_eq!(
+            node3.local_state(|kv| kv.0.get("b").cloned()),
+            Some("2".into())
+        );
+        assert_eq!(node1.with_replica(|r| r.voters()), [1, 2, 3]);
+        for node in [&node1, &node2, &node3] {
+            assert!(node.close().await);
+        }
+    });
+}

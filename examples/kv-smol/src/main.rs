@@ -142,18 +142,6 @@ async fn run(options: Options) -> Result<(), BoxError> {
         node_config,
     )
     .map_err(|e| format!("cannot start the raft node: {e}"))?;
-    // Restarted on another address than the cluster knows: join again, through the other
-    // members, to update it (the leader proposes the change, and every book follows).
-    let book = node.address_book();
-    let moved = book
-        .get(&options.id)
-        .filter(|known| **known != addr)
-        .cloned();
-    let members: Vec<String> = book
-        .iter()
-        .filter(|(id, _)| **id != options.id)
-        .map(|(_, address)| address.clone())
-        .collect();
     if slot.set(node.clone()).is_err() {
         return Err("the node was set twice".into());
     }
@@ -165,20 +153,13 @@ async fn run(options: Options) -> Result<(), BoxError> {
     })
     .detach();
     if let (true, Mode::Join(target)) = (fresh, &options.mode) {
-        join(
-            &layer,
-            options.id,
-            std::slice::from_ref(target),
-            options.join_timeout,
-        )
-        .await?;
+        join(&layer, options.id, target, options.join_timeout).await?;
     }
-    if let Some(known) = moved {
-        tracing::info!(%known, now = %addr, "this node moved: joining again to update its address");
-        if let Err(e) = join(&layer, options.id, &members, options.join_timeout).await {
-            // Still a member: it runs, and peers dial the old address until a later change.
-            tracing::warn!(%e, %known, "the cluster still knows this node at its old address");
-        }
+    // Restarted on another address than the cluster knows: join again through the other
+    // members, so that every address book moves this node.
+    if let Err(e) = node.update_address(options.join_timeout).await {
+        // Still a member: it runs, and peers dial the old address until a later change.
+        tracing::warn!(%e, "the cluster still knows this node at its old address");
     }
     tracing::info!(id = options.id, %addr, "node running");
 
@@ -197,22 +178,15 @@ async fn run(options: Options) -> Result<(), BoxError> {
     }
 }
 
-/// Asks the members at `targets` (in turn) to add this node, again with a growing backoff
-/// until it succeeds or `timeout` passes (a join may race an election, or find a target
-/// starting or gone). Joining again once added is harmless: the leader answers a voter's join
-/// at the same address as a no-op, and updates the address of one at another address.
-async fn join(
-    layer: &Layer,
-    id: u64,
-    targets: &[String],
-    timeout: Duration,
-) -> Result<(), BoxError> {
+/// Asks the member at `target` to add this node, again with a growing backoff until it
+/// succeeds or `timeout` passes (a join may race an election, or find the target starting).
+/// Joining again once added is harmless: the leader answers a voter's join as a no-op.
+async fn join(layer: &Layer, id: u64, target: &str, timeout: Duration) -> Result<(), BoxError> {
     let started = Instant::now();
     let deadline = started + timeout;
     let mut backoff = Duration::from_millis(100);
     let mut attempts = 0u32;
-    for target in targets.iter().cycle() {
-        let target = target.as_str();
+    loop {
         attempts += 1;
         let left = deadline.saturating_duration_since(Instant::now());
         let error = match layer
@@ -241,8 +215,6 @@ async fn join(
         smol::Timer::after(backoff).await;
         backoff = (backoff * 2).min(MAX_JOIN_BACKOFF);
     }
-    // Only an empty list of targets ends the cycle.
-    Err("no member to join through".into())
 }
 
 /// The address recorded by the last run, if any.
