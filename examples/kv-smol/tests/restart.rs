@@ -9,94 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{
-    NodeProcess, View, get, put_acknowledged, report_logs, send_to_leader, view, wait_for,
-};
+use common::{Cluster, View, check, put_acknowledged, send_to_leader, view, wait_for};
 
 /// Applied entries kept before the log is compacted: small, so that a node that was down
 /// catches up through a snapshot.
 const COMPACT_AFTER: &str = "8";
-
-/// Three nodes, their data dirs and logs; reports the logs when the test fails.
-struct Cluster {
-    nodes: Vec<Option<NodeProcess>>,
-    addrs: Vec<String>,
-    dirs: Vec<PathBuf>,
-    logs: Vec<PathBuf>,
-    /// The data dirs and logs; removed after the processes are gone (fields drop in order).
-    _tmp: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        report_logs(&self.logs);
-        for node in self.nodes.iter_mut().filter_map(Option::as_mut) {
-            node.kill();
-        }
-    }
-}
-
-impl Cluster {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().expect("a temporary directory");
-        let dirs = (1..=3)
-            .map(|id| tmp.path().join(format!("n{id}")))
-            .collect();
-        let logs = (1..=3)
-            .map(|id| tmp.path().join(format!("n{id}.log")))
-            .collect();
-        Self {
-            nodes: vec![None, None, None],
-            addrs: vec![String::new(); 3],
-            dirs,
-            logs,
-            _tmp: tmp,
-        }
-    }
-
-    fn start(&mut self, id: u64, args: &[&str]) {
-        let i = index(id);
-        let node = NodeProcess::start(id, &self.dirs[i], &self.logs[i], args)
-            .unwrap_or_else(|e| panic!("{e}"));
-        self.addrs[i] = node.addr.clone();
-        self.nodes[i] = Some(node);
-    }
-
-    fn restart(&mut self, id: u64, args: &[&str]) {
-        let i = index(id);
-        let node = NodeProcess::restart(id, &self.dirs[i], &self.logs[i], args, &self.addrs[i])
-            .unwrap_or_else(|e| panic!("{e}"));
-        self.nodes[i] = Some(node);
-    }
-
-    /// Starts a node again on its data dir, on whatever address `args` give it.
-    fn move_to(&mut self, id: u64, args: &[&str]) {
-        self.start(id, args);
-    }
-
-    fn kill(&mut self, id: u64) {
-        let mut node = self.nodes[index(id)].take().expect("the node runs");
-        node.kill();
-    }
-
-    fn addr(&self, id: u64) -> &str {
-        &self.addrs[index(id)]
-    }
-
-    fn running(&self) -> Vec<&str> {
-        (1..=3)
-            .filter(|&id| self.nodes[index(id)].is_some())
-            .map(|id| self.addr(id))
-            .collect()
-    }
-}
-
-fn index(id: u64) -> usize {
-    usize::try_from(id - 1).expect("a small id")
-}
 
 /// Writes `keys` through the nodes in turn (followers redirect to the leader), recording the
 /// acknowledged ones.
@@ -119,17 +38,6 @@ fn write(cluster: &Cluster, acked: &mut BTreeMap<String, String>, keys: std::ops
             .collect();
         put_acknowledged(&order, &key, &value);
         acked.insert(key, value);
-    }
-}
-
-/// Every acknowledged write, read linearizably on `addr`.
-fn check(addr: &str, acked: &BTreeMap<String, String>) {
-    for (key, value) in acked {
-        assert_eq!(
-            get(addr, key).as_deref(),
-            Some(value.as_str()),
-            "{key} on {addr}"
-        );
     }
 }
 

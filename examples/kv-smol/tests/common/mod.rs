@@ -4,6 +4,7 @@
 //! `KV_SMOL_TEST_LOGS=1` to print them on success too.
 #![allow(dead_code)] // each test binary uses its own part
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -435,7 +436,7 @@ pub(crate) fn put_acknowledged(addrs: &[&str], key: &str, value: &str) {
 /// change the outcome: a leader when `addr` knows none, else a leader elected after the term
 /// `addr` is in (the one it knows may be dead). A node that is down answers nothing and the
 /// next one is tried at once.
-fn settle_after_failure(addr: &str) {
+pub(crate) fn settle_after_failure(addr: &str) {
     let Ok(reply) = http(addr, "GET", "/cluster", b"", BOUND) else {
         return;
     };
@@ -459,5 +460,94 @@ pub(crate) fn get(addr: &str, key: &str) -> Option<String> {
         200 => Some(reply.body),
         404 => None,
         _ => panic!("GET /kv/{key} on {addr}: {reply:?}"),
+    }
+}
+
+/// Three nodes, their data dirs and logs; reports the logs when the test fails.
+pub(crate) struct Cluster {
+    nodes: Vec<Option<NodeProcess>>,
+    addrs: Vec<String>,
+    dirs: Vec<PathBuf>,
+    logs: Vec<PathBuf>,
+    /// The data dirs and logs; removed after the processes are gone (fields drop in order).
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        report_logs(&self.logs);
+        for node in self.nodes.iter_mut().filter_map(Option::as_mut) {
+            node.kill();
+        }
+    }
+}
+
+impl Cluster {
+    pub(crate) fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let dirs = (1..=3)
+            .map(|id| tmp.path().join(format!("n{id}")))
+            .collect();
+        let logs = (1..=3)
+            .map(|id| tmp.path().join(format!("n{id}.log")))
+            .collect();
+        Self {
+            nodes: vec![None, None, None],
+            addrs: vec![String::new(); 3],
+            dirs,
+            logs,
+            _tmp: tmp,
+        }
+    }
+
+    pub(crate) fn start(&mut self, id: u64, args: &[&str]) {
+        let i = index(id);
+        let node = NodeProcess::start(id, &self.dirs[i], &self.logs[i], args)
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.addrs[i] = node.addr.clone();
+        self.nodes[i] = Some(node);
+    }
+
+    pub(crate) fn restart(&mut self, id: u64, args: &[&str]) {
+        let i = index(id);
+        let node = NodeProcess::restart(id, &self.dirs[i], &self.logs[i], args, &self.addrs[i])
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.nodes[i] = Some(node);
+    }
+
+    /// Starts a node again on its data dir, on whatever address `args` give it.
+    pub(crate) fn move_to(&mut self, id: u64, args: &[&str]) {
+        self.start(id, args);
+    }
+
+    pub(crate) fn kill(&mut self, id: u64) {
+        let mut node = self.nodes[index(id)].take().expect("the node runs");
+        node.kill();
+    }
+
+    pub(crate) fn addr(&self, id: u64) -> &str {
+        &self.addrs[index(id)]
+    }
+
+    pub(crate) fn running(&self) -> Vec<&str> {
+        (1..=3)
+            .filter(|&id| self.nodes[index(id)].is_some())
+            .map(|id| self.addr(id))
+            .collect()
+    }
+}
+
+pub(crate) fn index(id: u64) -> usize {
+    usize::try_from(id - 1).expect("a small id")
+}
+
+/// Every acknowledged write, read linearizably on `addr`.
+pub(crate) fn check(addr: &str, acked: &BTreeMap<String, String>) {
+    for (key, value) in acked {
+        assert_eq!(
+            get(addr, key).as_deref(),
+            Some(value.as_str()),
+            "{key} on {addr}"
+        );
     }
 }
