@@ -199,13 +199,35 @@ fn application_data_is_replicated_read_linearizably_and_snapshotted_to_a_late_jo
     });
 }
 
+/// Node `id` on a `FileLog` in `dirs[id - 1]`, over `endpoint`.
+fn open_on_file(
+    dirs: &[tempfile::TempDir],
+    (net, requests): (Layer, Requests),
+    id: u64,
+    start: rafthttp_raft::Start,
+    config: NodeConfig,
+) -> Node<Smol, Layer, Kv, rafthttp_raft::FileLog> {
+    let log = rafthttp_raft::FileLog::open(dirs[id as usize - 1].path()).unwrap();
+    Node::open(
+        Smol::new(),
+        net,
+        requests,
+        id,
+        Kv::default(),
+        log,
+        start,
+        config,
+    )
+    .unwrap()
+}
+
 async fn endpoint_at(addr: &str) -> (Layer, Requests, smol::Task<()>) {
     rafthttp_tests::smol::endpoint_at(addr, HandlerConfig::default()).await
 }
 
 #[test]
 fn a_node_on_a_file_log_restarts_with_its_state_and_catches_up() {
-    use rafthttp_raft::{FileLog, Start};
+    use rafthttp_raft::Start;
 
     smol::block_on(async {
         let wait = Duration::from_secs(10);
@@ -213,20 +235,7 @@ fn a_node_on_a_file_log_restarts_with_its_state_and_catches_up() {
             .with_tick(Duration::from_millis(20))
             .with_compact_after(4);
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let open = |(net, requests): (Layer, Requests), id: u64, start| {
-            let log = FileLog::open(dirs[id as usize - 1].path()).unwrap();
-            Node::<Smol, Layer, Kv, FileLog>::open(
-                Smol::new(),
-                net,
-                requests,
-                id,
-                Kv::default(),
-                log,
-                start,
-                config,
-            )
-            .unwrap()
-        };
+        let open = |endpoint, id: u64, start| open_on_file(&dirs, endpoint, id, start, config);
         let (net1, req1, _task1) = endpoint_at("127.0.0.1:0").await;
         let node1 = open((net1.clone(), req1), 1, Start::Bootstrap);
         assert!(node1.wait_until(wait, |r| r.is_leader()).await);
@@ -282,26 +291,13 @@ fn a_node_on_a_file_log_restarts_with_its_state_and_catches_up() {
 
 #[test]
 fn a_node_restarted_on_another_address_moves_there() {
-    use rafthttp_raft::{FileLog, Start};
+    use rafthttp_raft::Start;
 
     smol::block_on(async {
         let wait = Duration::from_secs(10);
         let config = NodeConfig::default().with_tick(Duration::from_millis(20));
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let open = |(net, requests): (Layer, Requests), id: u64, start| {
-            let log = FileLog::open(dirs[id as usize - 1].path()).unwrap();
-            Node::<Smol, Layer, Kv, FileLog>::open(
-                Smol::new(),
-                net,
-                requests,
-                id,
-                Kv::default(),
-                log,
-                start,
-                config,
-            )
-            .unwrap()
-        };
+        let open = |endpoint, id: u64, start| open_on_file(&dirs, endpoint, id, start, config);
         let (net1, req1, _task1) = endpoint_at("127.0.0.1:0").await;
         let node1 = open((net1.clone(), req1), 1, Start::Bootstrap);
         assert!(node1.wait_until(wait, |r| r.is_leader()).await);
