@@ -220,18 +220,42 @@ fn pipelined_requests_are_answered_in_order() {
 #[derive(Clone, Default)]
 struct LogLines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+thread_local! {
+    /// Where this thread's log lines go while a test captures them.
+    static CAPTURING: std::cell::RefCell<Option<LogLines>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Ends a capture when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.borrow_mut().take());
+    }
+}
+
 impl LogLines {
     /// Captures this thread's events at debug level and above until the guard drops.
-    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+    ///
+    /// The subscriber is the process's global default, installed once and always interested:
+    /// a scoped one (`set_default`) can miss a span whose callsite another test's thread
+    /// registers at the same moment (tracing then caches it as never enabled), which made the
+    /// span prefix vanish from a line now and then.
+    fn capture() -> (Self, Capturing) {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .without_time()
+                .with_writer(|| ThreadLines)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("the only global subscriber");
+        });
         let lines = Self::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .without_time()
-            .with_writer(move || writer.clone())
-            .finish();
-        (lines, tracing::subscriber::set_default(subscriber))
+        CAPTURING.with(|c| *c.borrow_mut() = Some(lines.clone()));
+        (lines, Capturing)
     }
 
     fn text(&self) -> String {
@@ -239,9 +263,16 @@ impl LogLines {
     }
 }
 
-impl std::io::Write for LogLines {
+/// Appends to the capturing test's lines when this thread has one; drops the line otherwise.
+struct ThreadLines;
+
+impl std::io::Write for ThreadLines {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURING.with(|c| {
+            if let Some(lines) = c.borrow().as_ref() {
+                lines.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
