@@ -486,7 +486,11 @@ impl<R: Runtime, N: Network, S: StateMachine, L: LogStore> Node<R, N, S, L> {
         // Group commit: the first proposal of a batch lets the callers ready to run propose
         // too, then hands the whole queue to raft, and the log store syncs once for all.
         if first {
+            // A caller that drops this future while it yields leaves the batch to the ready
+            // loop.
+            let handover = KickOnDrop(&self.shared.kick);
             YieldNow(false).await;
+            std::mem::forget(handover);
             // Processed here when the replica is free; otherwise whoever holds it is
             // processing (syncing the log, say), and the ready loop takes the queue right
             // after.
@@ -1003,6 +1007,15 @@ async fn write_batch<S: AsyncWrite + Unpin>(stream: &mut S, batch: &[Outgoing]) 
         stream.write_all(&outgoing.frame).await?;
     }
     stream.flush().await
+}
+
+/// Wakes the ready loop when dropped (unless forgotten).
+struct KickOnDrop<'a>(&'a async_channel::Sender<()>);
+
+impl Drop for KickOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(());
+    }
 }
 
 /// Gives way to the other tasks ready to run, once.

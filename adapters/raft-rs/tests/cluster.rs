@@ -342,3 +342,33 @@ fn a_node_restarted_on_another_address_moves_there() {
         }
     });
 }
+
+#[test]
+fn a_proposal_dropped_while_it_leads_its_batch_is_still_handed_to_raft() {
+    smol::block_on(async {
+        let wait = Duration::from_secs(10);
+        // No ticks: nothing but the proposals themselves makes the node process.
+        let config = NodeConfig::default().with_tick(Duration::from_secs(3600));
+        let (net, requests) = endpoint().await;
+        let node =
+            KvNode::bootstrap_with(Smol::new(), net, requests, 1, Kv::default(), config).unwrap();
+        assert!(
+            node.with_replica(|r| r.is_leader()),
+            "a lone voter leads at once"
+        );
+        // The first proposal of a batch is dropped while it gives way to the others: the
+        // ready loop takes the batch instead (without it, the proposal below would wait for a
+        // tick that never comes).
+        let dropped = smol::future::poll_once(node.propose(b"a=1".to_vec(), wait)).await;
+        assert!(dropped.is_none(), "still pending when dropped");
+        // Queued behind it: answered all the same.
+        assert_eq!(node.propose(b"b=2".to_vec(), wait).await, Ok(None));
+        // Whether the dropped one was proposed depends on whether its caller was gone by then,
+        // as for any proposal whose caller gives up.
+        assert_eq!(
+            node.local_state(|kv| kv.0.get("b").cloned()),
+            Some("2".into())
+        );
+        assert!(node.close().await);
+    });
+}
