@@ -56,6 +56,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! On disk, a node restarts with its state: open it on a [`FileLog`] with [`Node::open`]
+//! (`Start` only matters for an empty log), and after a restart on another address call
+//! [`Node::update_address`] so that the cluster dials it there.
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use rafthttp_raft::{FileLog, Node, NodeConfig, Start};
+//! # use rafthttp_smol::{Layer, Smol};
+//! # async fn run(layer: Layer) -> Result<(), Box<dyn std::error::Error>> {
+//! let requests = layer.handler().requests();
+//! let log = FileLog::open("data/raft")?;
+//! let node = Node::open(Smol::new(), layer, requests, 1, (), log, Start::Bootstrap, NodeConfig::default())?;
+//! node.update_address(Duration::from_secs(30)).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! The three-node example of the Go docs, runtime-generic, is the examples crate's `scenario`
 //! (the `cluster-*` examples).
 //!
