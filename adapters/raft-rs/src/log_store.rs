@@ -369,12 +369,6 @@ impl Storage for FileLog {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        if let Some(snapshot) = &self.snapshot {
-            let meta = snapshot.get_metadata();
-            if meta.index == idx {
-                return Ok(meta.term);
-            }
-        }
         self.mem.term(idx)
     }
 
@@ -405,7 +399,7 @@ impl LogStore for FileLog {
         for entry in entries {
             self.write_record(ENTRY, &encode(entry)?)?;
         }
-        self.mem.wl().append(entries).map_err(io::Error::other)
+        LogStore::append(&mut self.mem, entries)
     }
 
     /// A new term or vote is synced by the next [`sync`](LogStore::sync); a new commit index
@@ -413,7 +407,7 @@ impl LogStore for FileLog {
     fn set_hard_state(&mut self, hard_state: &HardState) -> io::Result<()> {
         let durable =
             (hard_state.term, hard_state.vote) != (self.recorded.term, self.recorded.vote);
-        self.mem.wl().set_hardstate(hard_state.clone());
+        self.mem.set_hard_state(hard_state)?;
         self.record_hard_state(durable)
     }
 
@@ -421,29 +415,23 @@ impl LogStore for FileLog {
     /// the page cache), and a machine crash that loses it only makes the node learn the commit
     /// index again from the leader. A sync per commit would halve what a node commits.
     fn set_commit(&mut self, commit: u64) -> io::Result<()> {
-        self.mem.wl().mut_hard_state().commit = commit;
+        self.mem.set_commit(commit)?;
         self.record_hard_state(false)
     }
 
     /// Kept in memory only: a restart finds it in the snapshot and the entries after it.
     fn set_conf_state(&mut self, conf_state: &ConfState) -> io::Result<()> {
-        self.mem.wl().set_conf_state(conf_state.clone());
-        Ok(())
+        self.mem.set_conf_state(conf_state)
     }
 
     fn install_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
-        self.mem
-            .wl()
-            .apply_snapshot(snapshot.clone())
-            .map_err(io::Error::other)?;
+        self.mem.install_snapshot(snapshot)?;
         self.snapshot = Some(snapshot.clone());
         self.rewrite()
     }
 
     fn compact(&mut self, snapshot: &Snapshot) -> io::Result<()> {
-        let index = snapshot.get_metadata().index;
-        check_compact(&self.mem, index)?;
-        self.mem.wl().compact(index).map_err(io::Error::other)?;
+        LogStore::compact(&mut self.mem, snapshot)?;
         self.snapshot = Some(snapshot.clone());
         self.rewrite()
     }

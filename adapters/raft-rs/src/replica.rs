@@ -261,7 +261,8 @@ impl<T: MembershipRequest, S: StateMachine, L: LogStore> Replica<T, S, L> {
         mut log: L,
         start: Start,
     ) -> raft::Result<Self> {
-        if start == Start::Bootstrap && log.is_empty()? {
+        let fresh = log.is_empty()?;
+        if start == Start::Bootstrap && fresh {
             let book = AddressBook::new();
             book.insert(id, address);
             let mut snapshot = Snapshot::default();
@@ -278,7 +279,6 @@ impl<T: MembershipRequest, S: StateMachine, L: LogStore> Replica<T, S, L> {
             return Ok(replica);
         }
         // A node joining, or one restarting from what its log holds.
-        let fresh = log.is_empty()?;
         let (shared, applied) = Self::recover(state, &log)?;
         let mut config = config(id, timing);
         // The state is the snapshot's: committed entries after it are applied again.
