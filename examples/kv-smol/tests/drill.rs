@@ -111,10 +111,7 @@ fn acknowledged_writes_survive_repeated_kills_of_leaders_and_followers() {
     let started = Instant::now();
     let mut cluster = Cluster::new();
     let compact = ["--compact-after", COMPACT_AFTER];
-    cluster.start(1, &[&compact[..], &["--bootstrap"]].concat());
-    let one = cluster.addr(1).to_owned();
-    cluster.start(2, &[&compact[..], &["--join", &one]].concat());
-    cluster.start(3, &[&compact[..], &["--join", &one]].concat());
+    let one = cluster.start_three(&compact);
     wait_for(&one, "voters:3");
     for id in [2, 3] {
         wait_for(cluster.addr(id), "leader,voters:3");

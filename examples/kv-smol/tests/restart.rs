@@ -49,10 +49,7 @@ fn killed_nodes_restart_from_their_data_dirs_and_keep_every_acknowledged_write()
     let common = ["--compact-after", COMPACT_AFTER];
 
     // Node 1 starts the cluster; nodes 2 and 3 join through it.
-    cluster.start(1, &[&common[..], &["--bootstrap"]].concat());
-    let one = cluster.addr(1).to_owned();
-    cluster.start(2, &[&common[..], &["--join", &one]].concat());
-    cluster.start(3, &[&common[..], &["--join", &one]].concat());
+    let one = cluster.start_three(&common);
     let first = wait_for(&one, "voters:3");
     assert_eq!(first.voters, [1, 2, 3], "{first:?}");
     assert!(first.is_leader, "the bootstrapped node leads: {first:?}");

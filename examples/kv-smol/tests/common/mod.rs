@@ -500,6 +500,17 @@ impl Cluster {
         }
     }
 
+    /// Node 1 bootstraps the cluster, nodes 2 and 3 join through it, all with `args`;
+    /// returns node 1's address.
+    pub(crate) fn start_three(&mut self, args: &[&str]) -> String {
+        self.start(1, &[args, &["--bootstrap"]].concat());
+        let one = self.addr(1).to_owned();
+        for id in [2, 3] {
+            self.start(id, &[args, &["--join", &one]].concat());
+        }
+        one
+    }
+
     pub(crate) fn start(&mut self, id: u64, args: &[&str]) {
         let i = index(id);
         let node = NodeProcess::start(id, &self.dirs[i], &self.logs[i], args)
